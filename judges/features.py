@@ -1,0 +1,102 @@
+"""Measurements the embedding judge maps to 0-5 scores (DESIGN section 10, `embedding` backend).
+
+- `piecewise_linear(x, knots)`: linear between (x, y) knots, flat beyond the ends.
+- `distinct_ratio(words, n)`: distinct n-grams / n-grams (1.0 when there are none).
+- `ngram_entropy(words, n)`: the entropy of the n-gram distribution divided by its
+  largest possible value, log(number of n-grams): 1.0 when no n-gram repeats, 0.0 when
+  one n-gram fills the text (1.0 when there are fewer than two n-grams).
+- `mean_token_logprobs(model, tokenizer, prefixes, texts)`: the mean over the tokens of
+  each text of log p(token | prefix, earlier tokens) under a causal LM.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Sequence
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def check_knots(knots: Sequence[Sequence[float]], name: str) -> list[tuple[float, float]]:
+    pairs = [(float(x), float(y)) for x, y in knots]
+    if len(pairs) < 2:
+        raise ValueError(f"{name}: a calibration needs at least two (x, y) knots, got {len(pairs)}")
+    if any(b[0] <= a[0] for a, b in zip(pairs, pairs[1:])):
+        raise ValueError(f"{name}: knot x values must strictly increase, got {[x for x, _ in pairs]}")
+    return pairs
+
+
+def piecewise_linear(x: float, knots: Sequence[tuple[float, float]]) -> float:
+    if x <= knots[0][0]:
+        return knots[0][1]
+    for (x0, y0), (x1, y1) in zip(knots, knots[1:]):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return knots[-1][1]
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words and punctuation marks."""
+    return _TOKEN.findall(text.lower())
+
+
+def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def distinct_ratio(tokens: Sequence[str], n: int) -> float:
+    grams = ngrams(tokens, n)
+    return len(set(grams)) / len(grams) if grams else 1.0
+
+
+def ngram_entropy(tokens: Sequence[str], n: int) -> float:
+    grams = ngrams(tokens, n)
+    if len(grams) < 2:
+        return 1.0
+    total = len(grams)
+    entropy = -sum(c / total * math.log(c / total) for c in Counter(grams).values())
+    return entropy / math.log(total)
+
+
+def mean_token_logprobs(
+    model, tokenizer, prefixes: Sequence[str], texts: Sequence[str], batch_size: int = 8, max_tokens: int = 512
+) -> list[float | None]:
+    """Mean log-prob per token of each text after its prefix; None for a text with no tokens.
+
+    The prefix is tokenised with the tokenizer's special tokens (BOS) and the text without,
+    then the two are concatenated, so the text's tokens are the ones scored. Only the
+    first `max_tokens` tokens of a text are scored.
+    """
+    import torch
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    device = next(model.parameters()).device
+    rows = []
+    for prefix, text in zip(prefixes, texts):
+        head = list(tokenizer(prefix)["input_ids"])
+        tail = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_tokens]
+        rows.append((head, tail))
+    out: list[float | None] = []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        width = max(len(h) + len(t) for h, t in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        scored = torch.zeros((len(batch), width), dtype=torch.bool)  # positions whose token is scored
+        for row, (head, tail) in enumerate(batch):
+            sequence = head + tail
+            ids[row, : len(sequence)] = torch.tensor(sequence)
+            attention[row, : len(sequence)] = 1
+            scored[row, len(head) : len(sequence)] = True
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits.float()
+        # Position t predicts token t+1 (right padding, so positions match the unpadded run).
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+        token_lp = logprobs.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1).cpu()
+        mask = scored[:, 1:]
+        for row in range(len(batch)):
+            count = int(mask[row].sum())
+            out.append(float(token_lp[row][mask[row]].sum() / count) if count else None)
+    return out

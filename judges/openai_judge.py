@@ -1,0 +1,202 @@
+"""A judge behind any OpenAI-compatible chat endpoint: OpenAI, a vLLM `serve`, ... (DESIGN section 10).
+
+Similarity and Naturalness are asked in two separate calls, each with its own versioned
+prompt (`judges/prompts/{similarity,naturalness}_<version>.txt`) and each answered with
+one `{"score": n, "reason": "..."}`: a judge given one criterion at a time does not let one
+score pull the other. The two calls of an item run concurrently; at most `concurrency`
+requests are in flight overall (an asyncio.Semaphore).
+
+Failures. The openai client's own retries are turned off so that the cap is ours: a
+request that meets a 408/409/429, a 5xx, a timeout, a dropped connection or an answer the
+strict parser rejects is retried after an exponential back-off with full jitter (at least
+the server's Retry-After), up to `max_attempts` requests per aspect. Other 4xx errors are
+not retried. A 400 to a request that asked for `response_format=json_object` switches JSON
+mode off for the rest of the run and repeats the request at once: some servers do not
+support it. Every item comes back, in input order, judged exactly once or with `error`
+saying what failed after how many attempts; a score that was never parsed is None.
+
+The API key is read from the environment variable named by `api_key_env` (default
+OPENAI_API_KEY) and is never logged, stored in the config or written anywhere; a local
+server without a key gets a placeholder.
+
+    judge = OpenAIJudge(base_url="http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-7B-Instruct")
+    judgments = judge.judge(items)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from judges.base import ASPECTS, JudgeItem, Judgment, ResultCallback
+from judges.parsing import AspectAnswer, judgment_from_answers, parse_score
+from judges.prompting import load_prompt, render_messages
+
+_RETRY_STATUS = {408, 409, 429}
+_PLACEHOLDER_KEY = "no-key-needed"
+
+
+@dataclass
+class OpenAIJudgeConfig:
+    base_url: str | None = None  # None: api.openai.com
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"  # the NAME of the variable holding the key
+    concurrency: int = 16  # requests in flight at most
+    timeout_s: float = 60.0  # per request
+    max_attempts: int = 4  # requests per aspect of an item, retries included
+    backoff_base_s: float = 0.5  # back-off before retry k is uniform in [0, base * 2**(k-1)]
+    backoff_max_s: float = 30.0
+    temperature: float = 0.0
+    max_tokens: int = 256
+    json_mode: bool = True  # ask for response_format=json_object (dropped on a 400)
+    prompt_version: str = "v1"
+
+    def __post_init__(self):
+        if self.concurrency < 1 or self.max_attempts < 1:
+            raise ValueError("openai judge: concurrency and max_attempts must be at least 1")
+        if self.timeout_s <= 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
+            raise ValueError("openai judge: timeout_s must be positive and back-off times non-negative")
+
+
+def _build_config(config: dict) -> OpenAIJudgeConfig:
+    known = {f.name for f in dataclasses.fields(OpenAIJudgeConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"unknown openai judge option(s) {unknown}; known: {', '.join(sorted(known))}")
+    return OpenAIJudgeConfig(**config)
+
+
+class OpenAIJudge:
+    backend = "openai"
+
+    def __init__(self, **config):
+        self.config = _build_config(config)
+        self.model = self.config.model
+        self.prompt_version = self.config.prompt_version
+        for aspect in ASPECTS:  # fail now, not after the first request, on a missing prompt
+            load_prompt(aspect, self.prompt_version)
+        if self.config.base_url is None and not os.environ.get(self.config.api_key_env):
+            raise ValueError(f"openai judge: set the environment variable {self.config.api_key_env} or give base_url")
+        self._json_mode = self.config.json_mode
+
+    # -- public API -----------------------------------------------------------------------
+
+    def judge(self, items: Sequence[JudgeItem], on_result: ResultCallback | None = None) -> list[Judgment]:
+        coroutine = self.ajudge(items, on_result)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine)
+        # Called from inside a running loop (a notebook): run ours in a thread of its own.
+        box: dict = {}
+        thread = threading.Thread(target=lambda: box.update(result=asyncio.run(coroutine)))
+        thread.start()
+        thread.join()
+        return box["result"]
+
+    async def ajudge(self, items: Sequence[JudgeItem], on_result: ResultCallback | None = None) -> list[Judgment]:
+        import openai
+
+        # The key goes to the client and nowhere else.
+        api_key = os.environ.get(self.config.api_key_env) or _PLACEHOLDER_KEY
+        client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
+        )
+        semaphore = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(index: int, item: JudgeItem) -> Judgment:
+            start = time.perf_counter()
+            answers = await asyncio.gather(*(self._ask(client, semaphore, aspect, item) for aspect in ASPECTS))
+            judgment = judgment_from_answers(
+                item, dict(zip(ASPECTS, answers)), self.backend, self.model, self.prompt_version, time.perf_counter() - start
+            )
+            if on_result is not None:
+                on_result(index, judgment)
+            return judgment
+
+        try:
+            return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
+        finally:
+            await client.close()
+
+    # -- one aspect of one item, with retries ---------------------------------------------
+
+    async def _ask(self, client, semaphore: asyncio.Semaphore, aspect: str, item: JudgeItem) -> AspectAnswer:
+        import openai
+
+        messages = render_messages(aspect, self.prompt_version, item)
+        cap = self.config.max_attempts
+        problem, raw, reason, attempt = "no attempt made", "", None, 0
+        history: list[str] = []  # what each failed attempt met, for the error message
+        while attempt < cap:
+            attempt += 1
+            retry_after = 0.0
+            json_mode = False
+            try:
+                async with semaphore:
+                    json_mode = self._json_mode  # read once admitted: an earlier 400 may have cleared it
+                    content = await self._create(client, messages, json_mode)
+            except openai.BadRequestError as exc:
+                if json_mode:
+                    # The server may not support response_format: drop it and repeat at once.
+                    self._json_mode = False
+                    attempt -= 1
+                    continue
+                return AspectAnswer(None, None, raw, f"request rejected (400): {_message(exc)}", attempt)
+            except openai.APIStatusError as exc:
+                if exc.status_code not in _RETRY_STATUS and exc.status_code < 500:
+                    return AspectAnswer(None, None, raw, f"HTTP {exc.status_code}: {_message(exc)}", attempt)
+                problem, retry_after = f"HTTP {exc.status_code}: {_message(exc)}", _retry_after(exc)
+            except openai.APITimeoutError:
+                problem = f"timed out after {self.config.timeout_s:g}s"
+            except openai.APIConnectionError as exc:
+                problem = f"connection error: {_message(exc)}"
+            else:
+                raw = content
+                parsed = parse_score(content)
+                if parsed.score is not None:
+                    return AspectAnswer(parsed.score, parsed.reason, raw, None, attempt)
+                problem, reason = f"unparseable answer: {parsed.problem}", parsed.reason
+            history.append(problem.split(":")[0])
+            if attempt < cap:
+                await asyncio.sleep(self._backoff(attempt, retry_after))
+        return AspectAnswer(None, reason, raw, f"{problem} (gave up after {attempt} attempts: {', '.join(history)})", attempt)
+
+    async def _create(self, client, messages: list[dict], json_mode: bool) -> str:
+        extra = {"response_format": {"type": "json_object"}} if json_mode else {}
+        response = await client.chat.completions.create(
+            model=self.model,
+            messages=messages,
+            temperature=self.config.temperature,
+            max_tokens=self.config.max_tokens,
+            **extra,
+        )
+        if not response.choices:
+            return ""
+        return response.choices[0].message.content or ""
+
+    def _backoff(self, attempt: int, retry_after: float) -> float:
+        """Full jitter: uniform in [0, base * 2**(attempt-1)], never under Retry-After, capped."""
+        ceiling = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (attempt - 1))
+        return min(self.config.backoff_max_s, max(retry_after, random.uniform(0.0, ceiling)))
+
+
+def _message(exc: Exception) -> str:
+    text = " ".join(str(getattr(exc, "message", None) or exc).split())
+    return text[:200]
+
+
+def _retry_after(exc) -> float:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000.0
+        return float(headers.get("retry-after", 0.0))
+    except (TypeError, ValueError):
+        return 0.0

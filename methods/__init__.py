@@ -1,0 +1,74 @@
+"""Unlearning objectives by name (DESIGN section 5) and the retain losses.
+
+One file per method; adding a method is one import and one line in OBJECTIVES. This
+package is a leaf: it imports torch, never `squeeze`.
+
+    from methods import get_objective, RETAIN_LOSSES
+    objective = get_objective("bs_t")
+    loss = objective.gamma * objective.forget_loss(inputs, **objective.defaults)
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from methods.base import ForgetInputs, Objective
+from methods.bs_s import BS_S
+from methods.bs_t import BS_T
+from methods.ga import GA
+from methods.graddiff import GRADDIFF
+from methods.npo import NPO
+from methods.retain import kl_retain_loss, nll_retain_loss, rmu_retain_loss
+from methods.rmu import RMU
+from methods.simnpo import SIMNPO
+from methods.wga import WGA
+
+OBJECTIVES: dict[str, Objective] = {
+    "ga": GA,
+    "graddiff": GRADDIFF,
+    "npo": NPO,
+    "simnpo": SIMNPO,
+    "wga": WGA,
+    "rmu": RMU,
+    "bs_t": BS_T,
+    "bs_s": BS_S,
+}
+
+# Logit-based retain losses; RMU's activation-based one (rmu_retain_loss) is called directly.
+RETAIN_LOSSES = {"nll": nll_retain_loss, "kl": kl_retain_loss}
+
+
+def get_objective(name: str) -> Objective:
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        raise ValueError(f"unknown unlearning method {name!r}; known methods: {', '.join(OBJECTIVES)}") from None
+
+
+def resolve_params(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The method's defaults updated by `overrides`; an unknown key is one clear error.
+
+    Returns a fresh copy, so callers may mutate it without touching the registry.
+    """
+    objective = get_objective(name)
+    params = copy.deepcopy(objective.defaults)
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            known = ", ".join(sorted(params)) or "none"
+            raise ValueError(f"unknown parameter {key!r} for method {name!r}; its parameters: {known}")
+        params[key] = value
+    return params
+
+
+__all__ = [
+    "OBJECTIVES",
+    "RETAIN_LOSSES",
+    "ForgetInputs",
+    "Objective",
+    "get_objective",
+    "kl_retain_loss",
+    "nll_retain_loss",
+    "resolve_params",
+    "rmu_retain_loss",
+]

@@ -1,0 +1,124 @@
+"""All TOFU-style conventional metrics of one model in one call, under the names that
+`configs/benchmarks/aggregates.yaml` refers to (DESIGN section 9).
+
+    metrics = tofu_metrics(model, tok, forget=forget, retain=retain, world_facts=facts,
+                           generations={"forget": g_f, "retain": g_r}, retain_model=ret,
+                           holdout=holdout)
+    aggregate_all(metrics, load_aggregate_definitions())
+
+A metric is computed only when its inputs exist: ROUGE when greedy generations for the
+split are given; truth ratios when every record of the split has perturbed answers and
+a paraphrased answer (on real_authors / world_facts the answer itself serves, as in
+TOFU); forget quality and PrivLeak when a retain-only model is given (PrivLeak also needs
+holdout records). Model utility is the harmonic mean of the utility components computed.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from squeeze.batching import collator_for
+from squeeze.metrics.memorization import memorization_scores
+from squeeze.metrics.privacy import DEFAULT_K, item_min_k_scores, privleak_from_scores
+from squeeze.metrics.rouge import rouge_l_recall
+from squeeze.metrics.tofu import (
+    answer_ces,
+    forget_quality,
+    forget_truth_ratio,
+    item_truth_ratios,
+    model_utility,
+    normalised_probability_from_model,
+    probability,
+    retain_truth_ratio,
+)
+from squeeze.prompting import encode_qa
+from squeeze.types import QARecord
+
+# On these splits TOFU normalises Prob against the wrong options and takes the answer
+# itself (not a paraphrase) as the truth ratio's p_c; plain Prob and paraphrases elsewhere.
+NORMALISED_PROB_SPLITS = ("real_authors", "world_facts")
+UTILITY_SPLITS = ("retain", "real_authors", "world_facts")
+
+
+def has_truth_ratio_inputs(records: Sequence[QARecord], base_field: str = "paraphrased_answer") -> bool:
+    return bool(records) and all(getattr(r, base_field) and r.perturbed_answer for r in records)
+
+
+def _rouge(split: str, records: Sequence[QARecord], generations: Mapping[str, Sequence[str]]) -> float | None:
+    if split not in generations:
+        return None
+    return rouge_l_recall(generations[split], [r.answer for r in records])
+
+
+def utility_split_metrics(model, tokenizer, split: str, records: Sequence[QARecord], generations, batch_size: int) -> dict[str, float]:
+    """`<split>_prob`, `<split>_rouge`, `<split>_truth_ratio` (retain aggregate) where computable."""
+    out: dict[str, float] = {}
+    if split in NORMALISED_PROB_SPLITS and all(r.perturbed_answer for r in records):
+        out[f"{split}_prob"] = normalised_probability_from_model(model, tokenizer, records, batch_size)
+    else:
+        out[f"{split}_prob"] = probability(answer_ces(model, tokenizer, [r.question for r in records], [r.answer for r in records], batch_size))
+    rouge = _rouge(split, records, generations)
+    if rouge is not None:
+        out[f"{split}_rouge"] = rouge
+    base = "answer" if split in NORMALISED_PROB_SPLITS else "paraphrased_answer"
+    if has_truth_ratio_inputs(records, base):
+        trs = item_truth_ratios(model, tokenizer, records, batch_size, base_field=base)
+        out[f"{split}_truth_ratio"] = retain_truth_ratio(trs)
+    return out
+
+
+def _min_k(model, tokenizer, records: Sequence[QARecord], k: float, batch_size: int) -> list[float]:
+    pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
+    return item_min_k_scores(model, pairs, collator_for(tokenizer), k=k, batch_size=batch_size)
+
+
+def tofu_metrics(
+    model,
+    tokenizer,
+    forget: Sequence[QARecord],
+    retain: Sequence[QARecord] | None = None,
+    world_facts: Sequence[QARecord] | None = None,
+    real_authors: Sequence[QARecord] | None = None,
+    generations: Mapping[str, Sequence[str]] | None = None,
+    retain_model=None,
+    holdout: Sequence[QARecord] | None = None,
+    min_k: float = DEFAULT_K,
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """Conventional metrics of `model`; `generations[split]` are its greedy answers, in record order."""
+    if not forget:
+        raise ValueError("tofu_metrics needs a non-empty forget set")
+    generations = generations or {}
+    metrics: dict[str, float] = {}
+
+    ces = answer_ces(model, tokenizer, [r.question for r in forget], [r.answer for r in forget], batch_size)
+    metrics["forget_prob"] = probability(ces)
+    if all(r.paraphrased_answer for r in forget):
+        para = answer_ces(model, tokenizer, [r.question for r in forget], [r.paraphrased_answer for r in forget], batch_size)
+        metrics["forget_paraphrased_prob"] = probability(para)
+    rouge = _rouge("forget", forget, generations)
+    if rouge is not None:
+        metrics["forget_rouge"] = rouge
+    if has_truth_ratio_inputs(forget):
+        trs = item_truth_ratios(model, tokenizer, forget, batch_size)
+        metrics["forget_truth_ratio"] = forget_truth_ratio(trs)
+        if retain_model is not None:
+            metrics["forget_quality"] = forget_quality(trs, item_truth_ratios(retain_model, tokenizer, forget, batch_size))
+    mem = memorization_scores(model, tokenizer, forget, batch_size)
+    metrics["forget_es"], metrics["forget_em"] = mem["es"], mem["em"]
+    if retain_model is not None and holdout:
+        metrics["privleak"] = privleak_from_scores(
+            _min_k(model, tokenizer, forget, min_k, batch_size),
+            _min_k(model, tokenizer, holdout, min_k, batch_size),
+            _min_k(retain_model, tokenizer, forget, min_k, batch_size),
+            _min_k(retain_model, tokenizer, holdout, min_k, batch_size),
+        )
+
+    utility: dict[str, float] = {}
+    for split, records in zip(UTILITY_SPLITS, (retain, real_authors, world_facts)):
+        if records:
+            utility.update(utility_split_metrics(model, tokenizer, split, records, generations, batch_size))
+    metrics.update(utility)
+    if utility:
+        metrics["model_utility"] = model_utility(utility)
+    return {k: float(v) for k, v in metrics.items()}

@@ -1,0 +1,49 @@
+"""Prompt formatting and QA tokenisation (DESIGN section 2, "Prompt formatting").
+
+One function turns a question into the model's prompt: the tokenizer's chat template when
+it has one, else `"Question: {q}\nAnswer:"`. Prompt and answer are tokenised separately
+and concatenated so the prompt tokens a model is trained on are exactly the tokens it is
+prompted with at generation time. The answer tokens end with EOS: a trained model learns
+to stop, and generated candidates (which end with EOS) score the same way teacher-forced.
+"""
+
+from __future__ import annotations
+
+PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def format_prompt(tokenizer, question: str) -> str:
+    if has_chat_template(tokenizer):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
+    return PLAIN_TEMPLATE.format(question=question)
+
+
+def encode_prompt(tokenizer, question: str) -> list[int]:
+    text = format_prompt(tokenizer, question)
+    # A chat template writes its own special tokens (BOS included); the plain form lets
+    # the tokenizer add whatever it adds by default.
+    return list(tokenizer(text, add_special_tokens=not has_chat_template(tokenizer))["input_ids"])
+
+
+def encode_answer(tokenizer, answer: str, add_eos: bool = True) -> list[int]:
+    # After "Answer:" the answer follows a space; BPE tokenizers fold it into the first token.
+    text = answer if has_chat_template(tokenizer) else " " + answer.strip()
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if add_eos and tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def decode_answer(tokenizer, token_ids: list[int]) -> str:
+    return tokenizer.decode(token_ids, skip_special_tokens=True).strip()
+
+
+def encode_qa(tokenizer, question: str, answer: str) -> tuple[list[int], list[int]]:
+    """(prompt_ids, answer_ids) for one pair."""
+    return encode_prompt(tokenizer, question), encode_answer(tokenizer, answer)

@@ -1,0 +1,128 @@
+"""Supervised training of the original and retain models on the fictitious world.
+
+The *original* model trains on forget + retain + world_facts with every answer template
+equally often, so it memorises each fact and spreads its beliefs over the paraphrase
+family (DESIGN section 3). The *retain* model trains on retain + world_facts only: the gold
+standard an unlearned model is compared with. Both share one word-level tokenizer built
+from the whole world, so their log-probs are comparable.
+
+    squeeze train-original --world runs/world --out runs/original
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from squeeze.batching import collator_for
+from squeeze.sft_config import TrainOriginalConfig
+from squeeze.logprobs import answer_logprobs
+from squeeze.prompting import encode_qa
+
+ORIGINAL_SPLITS = ("forget", "retain", "world_facts")
+RETAIN_SPLITS = ("retain", "world_facts")
+
+
+def epoch_pairs(world, splits: Sequence[str], tokenizer, rng: random.Random) -> list[tuple[list[int], list[int]]]:
+    """One pass: every answer template of every record once, each with a random question template.
+
+    Drawing the question per pass keeps an epoch at (records x answer templates) sequences
+    while every question template is still seen many times over training.
+    """
+    pairs = []
+    for split in splits:
+        for record in world.splits[split]:
+            questions = world.question_family(record)
+            for answer in world.answer_family(record):
+                pairs.append(encode_qa(tokenizer, rng.choice(questions), answer))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_lm(model, tokenizer, world, splits: Sequence[str], cfg: TrainOriginalConfig, desc: str) -> list[dict]:
+    """Answer-only NLL training; returns the per-epoch loss log."""
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    collate = collator_for(tokenizer, padding_side="right")
+    n_pairs = sum(len(world.splits[s]) * len(world.answer_family(world.splits[s][0])) for s in splits if world.splits[s])
+    steps_per_epoch = math.ceil(n_pairs / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = max(1, int(cfg.warmup_frac * total))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model.train()
+    log, step = [], 0
+    bar = tqdm(total=total, desc=desc, unit="step")
+    for epoch in range(cfg.epochs):
+        pairs = epoch_pairs(world, splits, tokenizer, rng)
+        losses = []
+        for start in range(0, len(pairs), cfg.batch_size):
+            batch = collate(pairs[start : start + cfg.batch_size])
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, cfg.lr, warmup)
+            out = answer_logprobs(model, batch)
+            # Token-level mean NLL over the batch's answer tokens.
+            loss = -out.logp_sum.sum() / out.n_tokens.sum()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+            bar.update(1)
+        log.append({"epoch": epoch, "loss": sum(losses) / len(losses)})
+        bar.set_postfix(loss=f"{log[-1]['loss']:.3f}")
+    bar.close()
+    model.eval()
+    return log
+
+
+def train_original(cfg: TrainOriginalConfig) -> Path:
+    """Train the requested models, save them, and write the acceptance report."""
+    from squeeze.config import to_yaml
+    from squeeze.models import save_model
+    from squeeze.rundir import RunDir, write_json, write_text
+    from squeeze.sft_report import acceptance_report
+    from squeeze.tiny import build_tiny_llama, build_word_tokenizer
+    from squeeze.world import load_world
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    world = load_world(cfg.world)
+    run = RunDir(cfg.out).create()
+    write_text(run.config, to_yaml(cfg))
+    tokenizer = build_word_tokenizer(world.corpus_texts())
+    timings, logs, models = {}, {}, {}
+    plan = {"original": ORIGINAL_SPLITS, "retain": RETAIN_SPLITS}
+    for name in cfg.models:
+        if name not in plan:
+            raise ValueError(f"unknown model {name!r}; choose from {sorted(plan)}")
+        started = time.perf_counter()
+        model = build_tiny_llama(
+            len(tokenizer), hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+            num_heads=cfg.num_heads, seed=cfg.seed, tokenizer=tokenizer,
+        )
+        logs[name] = train_lm(model, tokenizer, world, plan[name], cfg, desc=f"train {name}")
+        timings[name] = time.perf_counter() - started
+        save_model(model, tokenizer, run / name)
+        models[name] = model
+    report = acceptance_report(world, tokenizer, models)
+    report["train_seconds"] = timings
+    report["train_log"] = logs
+    report["n_parameters"] = sum(p.numel() for p in next(iter(models.values())).parameters())
+    write_json(run / "train_report.json", report)
+    return run.root

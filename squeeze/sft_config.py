@@ -1,0 +1,24 @@
+"""Settings of `squeeze train-original` (kept free of torch so `--help` is fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from squeeze.config import option
+
+
+@dataclass
+class TrainOriginalConfig:
+    world: str = option("", "world directory written by `squeeze world`")
+    out: str = option("runs/original", "run directory; models go to OUT/original and OUT/retain")
+    hidden_size: int = option(64, "model width")
+    num_layers: int = option(4, "transformer layers")
+    num_heads: int = option(4, "attention heads")
+    epochs: int = option(40, "passes over the training pairs (each pass shows every answer template of every fact once)")
+    batch_size: int = option(64, "sequences per step")
+    lr: float = option(3e-3, "peak learning rate (AdamW, linear warm-up, cosine decay)")
+    warmup_frac: float = option(0.05, "fraction of steps for linear warm-up")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    seed: int = option(0, "seed for initialisation and data order")
+    threads: int = option(0, "torch CPU threads (0: leave torch's default)")
+    models: list = option(["original", "retain"], "which models to train")

@@ -1,0 +1,128 @@
+"""The offline embedding judge and the measurements behind it, against hand computations."""
+
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from judges import make_judge
+from judges.base import JudgeItem
+from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ngram_entropy, piecewise_linear, words
+from squeeze.tiny import tiny_model_and_tokenizer
+
+Q = "Where was Ada Lovelace born?"
+REF = "Ada Lovelace was born in London."
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return make_judge("embedding")
+
+
+def test_piecewise_linear_by_hand():
+    knots = check_knots([[0.0, 0.0], [0.5, 2.0], [1.0, 5.0]], "k")
+    assert piecewise_linear(-1.0, knots) == 0.0 and piecewise_linear(2.0, knots) == 5.0
+    assert piecewise_linear(0.25, knots) == pytest.approx(1.0)
+    assert piecewise_linear(0.75, knots) == pytest.approx(3.5)
+    with pytest.raises(ValueError, match="strictly increase"):
+        check_knots([[0.5, 1.0], [0.5, 2.0]], "k")
+    with pytest.raises(ValueError, match="at least two"):
+        check_knots([[0.5, 1.0]], "k")
+
+
+def test_repetition_measures_by_hand():
+    tokens = "a b a b a b".split()
+    assert distinct_ratio(tokens, 1) == pytest.approx(2 / 6)
+    assert distinct_ratio(tokens, 2) == pytest.approx(2 / 5)  # ab ba ab ba ab
+    expected = -(0.6 * math.log(0.6) + 0.4 * math.log(0.4)) / math.log(5)
+    assert ngram_entropy(tokens, 2) == pytest.approx(expected)
+    assert ngram_entropy("x y z w".split(), 2) == pytest.approx(1.0)  # nothing repeats
+    assert ngram_entropy("x x x x".split(), 2) == 0.0
+    assert ngram_entropy(["x"], 2) == 1.0 and distinct_ratio([], 2) == 1.0
+    assert words("Ada, ADA!") == ["ada", ",", "ada", "!"]
+
+
+def test_paraphrase_scores_higher_than_unrelated_text(judge):
+    batch = [
+        JudgeItem(Q, REF, "She was born in the city of London, England.", "para"),
+        JudgeItem(Q, REF, "Bananas are rich in potassium and grow in bunches.", "unrelated"),
+    ]
+    para, unrelated = judge.judge(batch)
+    assert [j.item_id for j in (para, unrelated)] == ["para", "unrelated"]
+    # (An embedding also rates "born in Paris" close to "born in London": telling a changed
+    # fact from a paraphrase is what `squeeze judge-calibrate` measures, not this test.)
+    assert para.similarity > unrelated.similarity
+    assert para.similarity >= 3.0 and unrelated.similarity <= 1.0
+    assert json.loads(para.raw)["cosine"] > json.loads(unrelated.raw)["cosine"]
+    assert para.backend == "embedding" and para.model == "all-MiniLM-L6-v2"
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_repetition_lowers_naturalness_and_empty_is_zero(judge):
+    seen = []
+    fluent, looping, stutter, empty = judge.judge(
+        [
+            JudgeItem(Q, REF, "Ada Lovelace was born in London in 1815.", "fluent"),
+            JudgeItem(Q, REF, "London London London London London London London", "looping"),
+            JudgeItem(Q, REF, "born in London born in London born in London born in London", "stutter"),
+            JudgeItem(Q, REF, "   ", "empty"),
+        ],
+        on_result=lambda i, j: seen.append(i),
+    )
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert fluent.naturalness == 5.0
+    assert looping.naturalness == 0.0
+    assert 0.0 < stutter.naturalness < fluent.naturalness
+    # By hand: the stutter's bigram entropy through the default knots (0.4 -> 0, 0.95 -> 1).
+    entropy = ngram_entropy(words(stutter.generation), 2)
+    assert stutter.naturalness == pytest.approx(5 * (entropy - 0.4) / 0.55, abs=1e-3)
+    assert (empty.similarity, empty.naturalness) == (0.0, 0.0) and "empty generation" in empty.reason
+
+
+def test_calibration_options_change_scores_and_the_version():
+    default = make_judge("embedding")
+    strict = make_judge("embedding", similarity_knots=[[0.0, 0.0], [1.0, 1.0]])
+    assert default.prompt_version != strict.prompt_version
+    assert default.prompt_version == make_judge("embedding", batch_size=3).prompt_version  # speed knobs don't count
+    [j] = strict.judge([JudgeItem(Q, REF, "She was born in London.")])
+    assert j.similarity == pytest.approx(json.loads(j.raw)["cosine"], abs=1e-3)
+    with pytest.raises(ValueError, match="unknown embedding judge option"):
+        make_judge("embedding", knots=[])
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    corpus = [f"Question: {Q}\nAnswer: Ada was born in London in 1815 . London London"]
+    model, tokenizer = tiny_model_and_tokenizer(corpus, hidden_size=32, num_layers=2, num_heads=2, seed=1)
+    return model.eval(), tokenizer
+
+
+def test_mean_token_logprob_matches_a_direct_forward_pass(tiny_lm):
+    model, tokenizer = tiny_lm
+    prefixes = [f"Question: {Q}\nAnswer:", "Question: x\nAnswer:"]
+    texts = [" Ada was born in London", " London"]
+    batched = mean_token_logprobs(model, tokenizer, prefixes, texts, batch_size=2)
+    for prefix, text, got in zip(prefixes, texts, batched):
+        head = tokenizer(prefix)["input_ids"]
+        tail = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([head + tail])
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+        by_hand = sum(logprobs[len(head) + k - 1, tok].item() for k, tok in enumerate(tail)) / len(tail)
+        assert got == pytest.approx(by_hand, abs=1e-4)
+    assert mean_token_logprobs(model, tokenizer, ["Question: x\nAnswer:"], [""]) == [None]
+
+
+def test_reference_lm_term_enters_naturalness(tiny_lm):
+    model, tokenizer = tiny_lm
+    judge = make_judge("embedding", lm_model=model, lm_tokenizer=tokenizer, lm_name="tiny",
+                       logprob_knots=[[-12.0, 0.0], [0.0, 1.0]])
+    assert judge.model == "all-MiniLM-L6-v2+lm:tiny"
+    [j] = judge.judge([JudgeItem(Q, REF, "Ada was born in London")])
+    features = json.loads(j.raw)
+    [logprob] = mean_token_logprobs(model, tokenizer, [f"Question: {Q}\nAnswer:"], [" Ada was born in London"])
+    assert features["mean_logprob"] == pytest.approx(logprob, abs=1e-3)
+    # 5 * q_rep * q_lm, with q_rep = 1 (nothing repeats) and q_lm linear on [-12, 0].
+    assert j.naturalness == pytest.approx(5 * (logprob + 12) / 12, abs=1e-3)

@@ -1,0 +1,189 @@
+"""The dynamics tracker (DESIGN section 8) as a real trainer hook on a tiny trained model."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from squeeze.batching import collator_for
+from squeeze.binner import BinnerSettings, build_bins
+from squeeze.errors import ConfigError
+from squeeze.logprobs import score_pairs
+from squeeze.models import save_model
+from squeeze.prompting import encode_answer, encode_prompt
+from squeeze.rundir import write_jsonl
+from squeeze.tiny import tiny_model_and_tokenizer
+from squeeze.tracker import Tracker, _flat_token_logprobs, _packed_token_logprobs, load_bins, tracker_for_run
+from squeeze.trainer import run_unlearning
+from squeeze.unlearn_config import UnlearnConfig
+from tiny_trained import trained_world_model
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return trained_world_model()
+
+
+@pytest.fixture(scope="module")
+def bins(trained):
+    model, tokenizer, _, forget, _ = trained
+    return build_bins(model, tokenizer, forget, BinnerSettings(n_candidates=6, max_new_tokens=16), progress=False)
+
+
+def test_packed_scoring_equals_one_sequence_at_a_time():
+    corpus = ["Question: Where was Ada Vell born, and when?\nAnswer: Ada Vell was born in Lyon in 1950 . Lyon is where"]
+    model, tok = tiny_model_and_tokenizer(corpus, hidden_size=32, num_layers=2, num_heads=2, seed=1)
+    model.eval()
+    long_prompt, short_prompt = encode_prompt(tok, "Where was Ada Vell born, and when?"), encode_prompt(tok, "Where?")
+    shared = [encode_answer(tok, a) for a in ["Ada Vell was born in Lyon .", "Ada Vell was born in 1950 .",
+                                             "Ada Vell was", "Lyon is where Ada Vell was born .", "Ada Vell was"]]
+    other = [encode_answer(tok, a) for a in ["Lyon .", "1950"]] + [[tok.eos_token_id]]
+    items = [(long_prompt, shared), (short_prompt, other)]
+    with torch.no_grad():
+        packed = _packed_token_logprobs(model, items, tok.pad_token_id)
+        for (prompt, seqs), got in zip(items, packed):
+            want = _flat_token_logprobs(model, prompt, seqs, tok.pad_token_id)
+            assert [len(x) for x in got] == [len(s) for s in seqs]
+            for g, w in zip(got, want):
+                assert g == pytest.approx(w, abs=1e-5)
+
+
+def test_rows_are_teacher_forced_logprobs_with_value_tokens(trained, bins, tmp_path):
+    model, tokenizer, _, forget, _ = trained
+    tracker = Tracker(tmp_path, tokenizer, bins, track_every=1, forget=forget, make_figures=False)
+    rows = tracker.score(model, step=0)
+    assert list(rows["step"].unique()) == [0]
+    for item, record in zip(bins, forget):
+        mine = rows[rows["item_id"] == item.item_id]
+        assert mine["group"].tolist() == ["target"] + [c.bin for c in item.candidates]
+        assert mine["candidate"].tolist() == [-1] + list(range(len(item.candidates)))
+        prompt = encode_prompt(tokenizer, record.question)
+        seqs = [item.target_token_ids] + [c.token_ids for c in item.candidates]
+        forced = score_pairs(model, [(prompt, s) for s in seqs], collator_for(tokenizer))
+        assert mine["logp_sum"].tolist() == pytest.approx(forced.logp_sum.tolist(), abs=1e-4)
+        assert mine["n_tokens"].tolist() == forced.n_tokens.tolist()
+        # The value's token inside the target: its own teacher-forced log-prob.
+        value_id = tokenizer(" " + record.fact.value, add_special_tokens=False)["input_ids"]
+        at = next(i for i in range(len(seqs[0])) if seqs[0][i : i + len(value_id)] == value_id)
+        per_token = _flat_token_logprobs(model, prompt, [seqs[0]], tokenizer.pad_token_id)[0]
+        target_row = mine.iloc[0]
+        assert target_row["value_logp"] == pytest.approx(sum(per_token[at : at + len(value_id)]), abs=1e-4)
+        for text, value in zip([c.text for c in item.candidates], mine["value_logp"].iloc[1:]):
+            assert math.isnan(value) == (record.fact.value.lower() not in text.lower())
+
+
+def test_scoring_restores_mode_and_builds_no_graph(trained, bins, tmp_path):
+    model, tokenizer, _, _, _ = trained
+    tracker = Tracker(tmp_path, tokenizer, bins, track_every=1, make_figures=False)
+    model.zero_grad(set_to_none=True)
+    for training in (True, False):
+        model.train(training)
+        tracker.score(model, step=0)
+        assert model.training is training
+    model.eval()
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.is_grad_enabled()
+
+
+def unlearn_config(root, out, **kw) -> UnlearnConfig:
+    base = dict(method="ga", original=str(root / "original"), world=str(root / "world"), out=str(out), lr=3e-3, steps=4,
+                forget_batch_size=2, track_every=2, device="cpu")
+    return UnlearnConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def unlearn_inputs(trained, tmp_path_factory):
+    model, tokenizer, world, _, _ = trained
+    root = tmp_path_factory.mktemp("tracker_run")
+    save_model(model, tokenizer, root / "original")
+    world.write(root / "world")
+    forget, retain = world.splits["forget"][:4], world.splits["retain"][:3]
+    bins = build_bins(model, tokenizer, world.splits["forget"], BinnerSettings(n_candidates=4, max_new_tokens=12), progress=False)
+    return root, bins, forget, retain
+
+
+def test_tracked_run_writes_table_summary_and_figures(trained, unlearn_inputs, tmp_path):
+    _, tokenizer, _, _, _ = trained
+    root, bins, forget, retain = unlearn_inputs
+    out = tmp_path / "ga"
+    tracker = Tracker(out, tokenizer, bins, track_every=2, forget=forget, retain=retain, batch_size=16)
+    run_unlearning(unlearn_config(root, out), hooks=[tracker])
+    table = pd.read_parquet(out / "dynamics.parquet")
+    assert sorted(table["step"].unique()) == [0, 2, 4]
+    per_step = sum(1 + len(b.candidates) for b in bins)
+    assert table.groupby("step").size().tolist() == [per_step] * 3
+    assert not table.duplicated(["step", "item_id", "candidate"]).any()
+    assert set(table["group"]) <= {"target", "high", "mid", "low"}
+    # GA lowers the target's log-prob.
+    target = table[table["group"] == "target"].pivot(index="item_id", columns="step", values="logp_sum")
+    assert (target[4] < target[0]).mean() > 0.5
+    probes = pd.read_parquet(out / "probes.parquet")
+    assert probes.groupby("probe")["step"].apply(lambda s: sorted(set(s))).to_dict() == {
+        "forget_greedy_leak": [0, 2, 4], "retain_greedy_correct": [0, 2, 4], "retain_logp_sum": [0, 2, 4]}
+    summary = json.loads((out / "dynamics_summary.json").read_text())
+    assert summary["n_items"] == len(bins) and summary["steps"] == [0, 2, 4]
+    assert set(summary["leak"]) >= {"greedy_rate", "top5_rate"} and summary["leak"]["n_items"] == len(forget)
+    assert summary["mean"]["squeeze_peak"] >= 0
+    for name in ("dynamics.png", "matched_forgetting.png", "retain_vs_drop.png"):
+        assert (out / "figures" / name).stat().st_size > 10_000
+
+
+class Kill:
+    """A hook that stops the run at a given step, after the tracker has written that step."""
+
+    def __init__(self, at: int | None):
+        self.at = at
+
+    def on_step(self, step, model, trainer):
+        if step == self.at:
+            raise RuntimeError("killed")
+
+    def on_end(self, model, trainer):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_resumed_run_has_every_step_once_and_same_values(trained, unlearn_inputs, tmp_path):
+    _, tokenizer, _, _, _ = trained
+    root, bins, forget, _ = unlearn_inputs
+    common = dict(track_every=1, checkpoint_every=2, steps=5)
+    whole = tmp_path / "whole"
+    run_unlearning(unlearn_config(root, whole, **common), hooks=[Tracker(whole, tokenizer, bins, 1, make_figures=False, final_leaks=False), Kill(None)])
+    cut = tmp_path / "cut"
+    first = Tracker(cut, tokenizer, bins, 1, make_figures=False, final_leaks=False, flush_seconds=0)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_unlearning(unlearn_config(root, cut, **common), hooks=[first, Kill(3)])
+    assert sorted(pd.read_parquet(cut / "dynamics.parquet")["step"].unique()) == [0, 1, 2, 3]  # step 3 is past the checkpoint
+    second = Tracker(cut, tokenizer, bins, 1, make_figures=False, final_leaks=False)
+    run_unlearning(unlearn_config(root, cut, **common), hooks=[second, Kill(None)], resume=True)
+    a, b = pd.read_parquet(whole / "dynamics.parquet"), pd.read_parquet(cut / "dynamics.parquet")
+    assert not b.duplicated(["step", "item_id", "candidate"]).any()
+    assert b["step"].tolist() == a["step"].tolist() and sorted(b["step"].unique()) == [0, 1, 2, 3, 4, 5]
+    assert b["logp_sum"].tolist() == pytest.approx(a["logp_sum"].tolist(), abs=1e-4)
+
+
+def test_checkpoint_of_other_bins_is_refused(trained, bins, tmp_path):
+    _, tokenizer, _, _, _ = trained
+    tracker = Tracker(tmp_path, tokenizer, bins, 1)
+    state = tracker.state_dict()
+    other = Tracker(tmp_path, tokenizer, bins[:1], 1)
+    with pytest.raises(ConfigError, match="other bins"):
+        other.load_state_dict(state)
+
+
+def test_tracker_for_run_needs_bins_file(trained, bins, tmp_path):
+    _, tokenizer, _, _, _ = trained
+    assert tracker_for_run(tmp_path, tokenizer, 10) is None
+    write_jsonl(tmp_path / "bins.jsonl", [b.to_dict() for b in bins])
+    assert load_bins(tmp_path / "bins.jsonl") == bins
+    tracker = tracker_for_run(tmp_path, tokenizer, 10)
+    assert isinstance(tracker, Tracker) and len(tracker.items) == len(bins)

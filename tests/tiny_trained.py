@@ -1,0 +1,50 @@
+"""A tiny Llama trained for a few seconds on a handful of fictitious-world facts, with every
+answer template of each fact, so its beliefs are the paraphrase family (DESIGN section 3).
+
+Shared by the binner and tracker tests; built once per test session.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from squeeze.batching import collator_for
+from squeeze.logprobs import answer_logprobs
+from squeeze.prompting import encode_qa
+from squeeze.tiny import build_tiny_llama, build_word_tokenizer
+from squeeze.world import generate_world
+
+N_FORGET, N_RETAIN = 3, 3
+
+
+@lru_cache(maxsize=1)
+def trained_world_model(steps: int = 150):
+    """(model in eval mode, tokenizer, world, forget records, retain records)."""
+    world = generate_world(n_people=4, seed=1, forget_pct=10)
+    forget = world.splits["forget"][:N_FORGET]
+    retain = world.splits["retain"][:N_RETAIN]
+    tokenizer = build_word_tokenizer(world.corpus_texts())
+    pairs = []
+    for record in forget + retain:
+        for answer in world.answer_family(record):
+            pairs.append(encode_qa(tokenizer, record.question, answer))
+    torch.manual_seed(0)
+    model = build_tiny_llama(len(tokenizer), hidden_size=48, num_layers=2, num_heads=2, seed=0, tokenizer=tokenizer)
+    batch = collator_for(tokenizer)(pairs)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small gains nothing from threads, and a busy machine loses a lot
+    try:
+        for _ in range(steps):
+            out = answer_logprobs(model, batch)
+            loss = -out.logp_sum.sum() / out.n_tokens.sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    return model, tokenizer, world, forget, retain
