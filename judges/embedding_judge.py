@@ -36,6 +36,7 @@ from judges.base import JudgeItem, Judgment, ResultCallback
 from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ngram_entropy, piecewise_linear, words
 
 VERSION = "emb-v1"
+_CHUNK = 256  # items scored between progress reports
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -106,7 +107,9 @@ class EmbeddingJudge:
         else:
             lm_name = None
         self.model = (self.config.model_path or DEFAULT_MODEL_NAME) + (f"+lm:{lm_name}" if lm_name else "")
-        scoring = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in ("batch_size", "device", "model_path", "lm_path", "lm_name")}
+        # Every option that changes a score, and none that only changes speed or naming.
+        speed_or_name = ("batch_size", "device", "model_path", "lm_path", "lm_name")
+        scoring = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in speed_or_name}
         digest = hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()[:10]
         self.prompt_version = f"{VERSION}-{digest}"
 
@@ -120,6 +123,14 @@ class EmbeddingJudge:
         return self._lm
 
     def judge(self, items: Sequence[JudgeItem], on_result: ResultCallback | None = None) -> list[Judgment]:
+        # In chunks, so that a long run reports progress (and commits to a cache) as it goes.
+        results: list[Judgment] = []
+        for offset in range(0, len(items), _CHUNK):
+            forward = None if on_result is None else (lambda i, j, offset=offset: on_result(offset + i, j))
+            results.extend(self._judge_chunk(items[offset : offset + _CHUNK], forward))
+        return results
+
+    def _judge_chunk(self, items: Sequence[JudgeItem], on_result: ResultCallback | None) -> list[Judgment]:
         start = time.perf_counter()
         cfg = self.config
         sim_knots = check_knots(cfg.similarity_knots, "similarity_knots")

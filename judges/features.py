@@ -57,7 +57,7 @@ def ngram_entropy(tokens: Sequence[str], n: int) -> float:
         return 1.0
     total = len(grams)
     entropy = -sum(c / total * math.log(c / total) for c in Counter(grams).values())
-    return entropy / math.log(total)
+    return max(0.0, entropy / math.log(total))  # never -0.0
 
 
 def mean_token_logprobs(

@@ -113,6 +113,8 @@ class HFJudge:
 
         tokenizer, model = self._tokenizer, self._model
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if pad_id is None:
+            raise ValueError("hf judge: the tokenizer has neither a pad nor an EOS token to pad batches with")
         width = max(len(ids) for ids in batch_ids)
         # Left padding: every prompt ends at the last column, where generation starts.
         input_ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)

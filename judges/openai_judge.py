@@ -7,13 +7,14 @@ score pull the other. The two calls of an item run concurrently; at most `concur
 requests are in flight overall (an asyncio.Semaphore).
 
 Failures. The openai client's own retries are turned off so that the cap is ours: a
-request that meets a 408/409/429, a 5xx, a timeout, a dropped connection or an answer the
-strict parser rejects is retried after an exponential back-off with full jitter (at least
-the server's Retry-After), up to `max_attempts` requests per aspect. Other 4xx errors are
-not retried. A 400 to a request that asked for `response_format=json_object` switches JSON
-mode off for the rest of the run and repeats the request at once: some servers do not
-support it. Every item comes back, in input order, judged exactly once or with `error`
-saying what failed after how many attempts; a score that was never parsed is None.
+request that meets a 408/409/429, a 5xx, a timeout, a dropped connection, a body that is
+not a chat completion, or an answer the strict parser rejects is retried after an
+exponential back-off with full jitter (at least the server's Retry-After), up to
+`max_attempts` requests per aspect. Other 4xx errors are not retried. A 400 to a
+request that asked for `response_format=json_object` switches JSON mode off for the rest
+of the run and repeats the request at once: some servers do not support it. Every item
+comes back, in input order, judged exactly once or with `error` saying what failed after
+how many attempts; a score that was never parsed is None.
 
 The API key is read from the environment variable named by `api_key_env` (default
 OPENAI_API_KEY) and is never logged, stored in the config or written anywhere; a local
@@ -157,6 +158,8 @@ class OpenAIJudge:
                 problem = f"timed out after {self.config.timeout_s:g}s"
             except openai.APIConnectionError as exc:
                 problem = f"connection error: {_message(exc)}"
+            except (openai.APIError, ValueError) as exc:  # a 200 whose body is not a chat completion
+                problem = f"malformed response: {type(exc).__name__}: {_message(exc)}"
             else:
                 raw = content
                 parsed = parse_score(content)

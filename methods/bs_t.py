@@ -44,6 +44,23 @@ def topk_belief(logits: torch.Tensor, k: int, tau: float = 1.0) -> tuple[torch.T
     return indices, belief
 
 
+def _belief_on_answer_span(logits: torch.Tensor, mask: torch.Tensor, k: int, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """`topk_belief` over the positions from the batch's first to last answer token only.
+
+    The top-k costs about as much as a logsumexp over the vocabulary, and the prompt part of
+    the batch needs none; the slice is a view, so nothing vocabulary-sized is copied.
+    Outside that span the belief is 0 (index 0), and the answer mask zeroes it anyway.
+    """
+    batch, length = mask.shape
+    indices = torch.zeros(batch, length, k, dtype=torch.long, device=logits.device)
+    belief = torch.zeros(batch, length, k, dtype=logits.dtype, device=logits.device)
+    positions = mask.any(0).nonzero()
+    if positions.numel():
+        start, end = int(positions[0]), int(positions[-1]) + 1
+        indices[:, start:end], belief[:, start:end] = topk_belief(logits[:, start:end], k, tau)
+    return indices, belief
+
+
 def _check_params(lam: float, k: int, tau: float, vocab_size: int) -> None:
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"bs_t: lam must be in [0, 1], got {lam}")
@@ -61,13 +78,16 @@ def bs_t_forget_loss(inputs: ForgetInputs, lam: float = 0.2, k: int = 20, tau: f
     n_tokens = mask.sum(-1)
     target = labels.masked_fill(~mask, 0).unsqueeze(-1)  # (B, T, 1)
     if lam != 0:
-        belief_idx, belief = topk_belief(logits, k, tau)
+        belief_idx, belief = _belief_on_answer_span(logits, mask, k, tau)
         index = torch.cat([target, belief_idx], dim=-1)  # (B, T, 1 + k)
     else:
         index = target
-    # Same operation order as methods.common.token_logprobs, so lam = 0 is GA to the bit.
-    lse = torch.logsumexp(logits, dim=-1)
-    logp = logits.gather(-1, index) - lse.unsqueeze(-1)  # (B, T, 1 + k): log p_t at those ids
+    # Same operation order as methods.common.token_logprobs (gather, then logsumexp), so
+    # lam = 0 is GA to the bit, and autograd runs the backward in GA's order too: the
+    # logsumexp's vocabulary-sized temporaries are freed before the gather's gradient is
+    # made, which keeps the backward peak at GA's.
+    picked = logits.gather(-1, index)
+    logp = picked - torch.logsumexp(logits, dim=-1).unsqueeze(-1)  # (B, T, 1 + k): log p_t at those ids
     target_logp = logp[..., 0] * mask
     ce = -target_logp.sum(-1) / n_tokens.clamp(min=1)  # per-sequence CE(y|x)
     if lam != 0:

@@ -188,6 +188,24 @@ def escape_route_report(bins: Sequence[ItemBins], records: Sequence[QARecord], f
     return report
 
 
+def model_fingerprint(model_dir) -> str:
+    """sha256 over the weights, config and tokenizer files of a Hugging Face model folder:
+    bins.jsonl is reused only for the model it was made from."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(model_dir)
+    names = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+    files = sorted([*root.glob("*.safetensors"), *(root / n for n in names if (root / n).is_file())])
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def format_escape_route_report(report: dict) -> str:
     if not report:
         return "escape routes: no forget item has a fact; nothing to report"

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from squeeze.errors import SqueezeError
+from squeeze.rundir import write_jsonl
 
 MARKER = "COMPLETE"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -130,6 +131,22 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer) -> dict[str, Any]
     state = json.loads((path / "state.json").read_text(encoding="utf-8"))
     set_rng_state(state["rng"], torch.load(path / "rng.pt", map_location="cpu", weights_only=True))
     return state
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep the rows of a JSONL log up to `step`: a killed run may have logged past its
+    last checkpoint, and its last line may be cut off."""
+    if not path.exists():
+        return
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row["step"] <= step:
+            rows.append(row)
+    write_jsonl(path, rows)
 
 
 def _fsync(path: Path) -> None:

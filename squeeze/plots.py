@@ -66,10 +66,12 @@ def dynamics_deltas(dynamics: pd.DataFrame) -> pd.DataFrame:
 def plot_dynamics(runs: Sequence[tuple[str, pd.DataFrame]], path) -> Path:
     """One panel per (label, dynamics table): median change since step 0 with an IQR band."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     n = len(runs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.8 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.8 * cols), 3.8 * rows), squeeze=False, sharey=True)
     for ax, (label, dynamics) in zip(axes.flat, runs):
         by_step = dynamics_deltas(dynamics).groupby(level="step")
         steps = np.array(sorted(by_step.groups))
@@ -80,15 +82,21 @@ def plot_dynamics(runs: Sequence[tuple[str, pd.DataFrame]], path) -> Path:
         ax.axhline(0, color="grey", lw=0.8, ls=":")
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("change since step 0 (nats)")
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
+    spare = list(axes.flat)[n:]
+    for ax in spare:
+        ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle("Sequence log-prob of the target and bin masses (median over items, band: IQR)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    if spare:  # the legend fills the first empty panel
+        spare[0].legend(handles, labels, loc="center", frameon=False, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=4 if cols > 1 else 2, frameon=False)
+        fig.tight_layout(rect=(0, 0.12 / rows if cols > 1 else 0.16 / rows, 1, 0.93 if rows == 1 else 0.96))
+    fig.suptitle("Target log-prob and bin masses: median over items, band = interquartile range", fontsize=11)
     return _save(fig, path)
 
 

@@ -20,5 +20,6 @@ class TrainOriginalConfig:
     warmup_frac: float = option(0.05, "fraction of steps for linear warm-up")
     weight_decay: float = option(0.0, "AdamW weight decay")
     seed: int = option(0, "seed for initialisation and data order")
-    threads: int = option(0, "torch CPU threads (0: leave torch's default)")
+    threads: int = option(1, "torch CPU threads per training process (0: torch's default); tiny models run best on one")
+    parallel: bool = option(True, "train the models in parallel processes")
     models: list = option(["original", "retain"], "which models to train")

@@ -11,13 +11,9 @@ items' greedy leak (`forget_greedy_leak`), and a fixed small retain set's target
 (`retain_logp_sum`) and greedy correctness (`retain_greedy_correct`). At the end it writes
 `dynamics_summary.json` (squeeze_stats) and the figures (plots).
 
-Cost: an item's candidates share its prompt and most of their prefixes (beams branch late),
-so each item is scored as ONE packed sequence: the prompt followed by the prefix tree of its
-candidates, with a 4D attention mask that lets each tree node see the prompt and its own
-ancestors only, and position ids that continue the prompt by depth. Every token of every
-candidate gets exactly the log-prob a separate forward pass would give (a test checks it),
-at a fraction of the tokens. Models that ignore custom 4D masks are detected on the first
-call and scored the plain way.
+Cost: an item's candidates share its prompt and most of their prefixes, so each item is
+scored as one packed sequence (squeeze.tree_scoring); a model that ignores custom 4D
+attention masks is detected on the first call and scored one sequence per row instead.
 
 Resume: the state saved in checkpoints holds the last tracked step; loading it drops the
 table rows a killed run wrote after that checkpoint, so every step appears exactly once.
@@ -36,13 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
 from squeeze.prompting import encode_answer, encode_prompt
 from squeeze.rundir import RunDir, read_jsonl, write_json, write_parquet
 from squeeze.squeeze_stats import value_needles, value_positions
+from squeeze.tree_scoring import flat_token_logprobs, tree_token_logprobs
 from squeeze.types import ItemBins, QARecord
 
 DYNAMICS_COLUMNS = ["step", "item_id", "group", "candidate", "logp_sum", "logp_mean", "n_tokens", "value_logp"]
@@ -62,90 +58,6 @@ class _Item:
     item_id: str
     prompt: list[int]
     seqs: list[_Seq]
-
-
-# ---- scoring ------------------------------------------------------------------------------
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _flat_token_logprobs(model, prompt: list[int], seqs: list[list[int]], pad_id: int) -> list[list[float]]:
-    """Per-token log-probs of each answer after `prompt`, one padded row per sequence."""
-    from methods.common import shift_for_next_token, token_logprobs
-    from squeeze.batching import QACollator
-    from squeeze.logprobs import forward_logits
-
-    batch = {k: v.to(_device(model)) for k, v in QACollator(pad_id)([(prompt, s) for s in seqs]).items()}
-    logits, labels = shift_for_next_token(forward_logits(model, batch), batch["labels"])
-    logp = token_logprobs(logits.float(), labels).cpu()
-    start = len(prompt) - 1
-    return [logp[i, start : start + len(s)].tolist() for i, s in enumerate(seqs)]
-
-
-def _prefix_tree(seqs: list[list[int]]) -> tuple[list[int], list[int], list[list[int]]]:
-    """(node tokens, node parents (-1: the prompt's last token), node path of each sequence).
-    Parents always come before children."""
-    index: dict[tuple[int, int], int] = {}
-    tokens, parents, paths = [], [], []
-    for seq in seqs:
-        parent, path = -1, []
-        for tok in seq:
-            node = index.get((parent, tok))
-            if node is None:
-                node = index[(parent, tok)] = len(tokens)
-                tokens.append(tok)
-                parents.append(parent)
-            path.append(node)
-            parent = node
-        paths.append(path)
-    return tokens, parents, paths
-
-
-def _packed_token_logprobs(model, items: list[tuple[list[int], list[list[int]]]], pad_id: int) -> list[list[list[float]]]:
-    """Per-token log-probs of every sequence of every (prompt, sequences) item, one packed
-    row per item: left padding, then the prompt, then the prefix tree of the sequences."""
-    trees = [_prefix_tree(seqs) for _, seqs in items]
-    width = max(len(p) + len(t[0]) for (p, _), t in zip(items, trees))
-    keep = max(len(t[0]) for t in trees) + 1  # logits of the prompt's last token and every node
-    n = len(items)
-    ids = np.full((n, width), pad_id, dtype=np.int64)
-    pos = np.zeros((n, width), dtype=np.int64)
-    allowed = np.zeros((n, width, width), dtype=bool)
-    allowed[:, np.arange(width), np.arange(width)] = True  # padding attends to itself only
-    where: list[tuple[int, int, int]] = []  # (row, kept index of the parent, token) per node
-    for r, ((prompt, _), (tokens, parents, _)) in enumerate(zip(items, trees)):
-        p, k = len(prompt), len(tokens)
-        off = width - p - k
-        ids[r, off : off + p], ids[r, off + p :] = prompt, tokens
-        pos[r, off : off + p] = np.arange(p)
-        allowed[r, off : off + p, off : off + p] = np.tril(np.ones((p, p), dtype=bool))
-        depth = []
-        for j, parent in enumerate(parents):
-            at = off + p + j
-            parent_at = off + p - 1 if parent < 0 else off + p + parent
-            depth.append(1 if parent < 0 else depth[parent] + 1)
-            pos[r, at] = p - 1 + depth[j]
-            allowed[r, at] = allowed[r, parent_at]
-            allowed[r, at, at] = True
-            where.append((r, parent_at - (width - keep), tokens[j]))
-    device, dtype = _device(model), next(model.parameters()).dtype
-    mask = torch.zeros((n, 1, width, width), dtype=dtype)
-    mask.masked_fill_(~torch.from_numpy(allowed).unsqueeze(1), torch.finfo(dtype).min)
-    inputs = dict(input_ids=torch.from_numpy(ids).to(device), attention_mask=mask.to(device), position_ids=torch.from_numpy(pos).to(device))
-    try:
-        logits = model(**inputs, logits_to_keep=keep).logits[:, -keep:]
-    except TypeError:  # a model without logits_to_keep
-        logits = model(**inputs).logits[:, -keep:]
-    rows, rel, toks = (torch.tensor(c, device=logits.device) for c in zip(*where))
-    picked = logits[rows, rel].float()
-    node_logp = (picked.gather(-1, toks.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(picked, -1)).tolist()
-    out, start = [], 0
-    for tokens, _, paths in trees:
-        out.append([[node_logp[start + node] for node in path] for path in paths])
-        start += len(tokens)
-    return out
 
 
 # ---- the hook -----------------------------------------------------------------------------
@@ -193,6 +105,7 @@ class Tracker:
         self._probes: list[pd.DataFrame] = []
         self._last_flush = time.monotonic()
         self.last_step: int | None = None
+        self.is_main = True  # under DDP only the main process scores and writes
         self.seconds = 0.0  # time spent tracking (for the overhead benchmark)
 
     def _item(self, b: ItemBins, fact) -> _Item:
@@ -206,7 +119,8 @@ class Tracker:
 
     def on_step(self, step: int, model, trainer=None) -> None:
         self.last_step = step
-        if not getattr(trainer, "is_main", True):
+        self.is_main = getattr(trainer, "is_main", True)
+        if not self.is_main:
             return
         started = time.perf_counter()
         self._drop_from(step)  # a replayed step replaces its rows
@@ -228,7 +142,7 @@ class Tracker:
             plot_run(self.run.root)
 
     def state_dict(self) -> dict:
-        if self.last_step is not None:
+        if self.last_step is not None and self.is_main:
             self.flush()  # the table on disk then holds every step up to this checkpoint
         return {"last_step": self.last_step, "fingerprint": self.fingerprint, "version": 1}
 
@@ -255,9 +169,9 @@ class Tracker:
             logps: list[list[list[float]]] = []
             for chunk in self._chunks():
                 if self.packed:
-                    logps += _packed_token_logprobs(model, [(it.prompt, [s.token_ids for s in it.seqs]) for it in chunk], self.pad_id)
+                    logps += tree_token_logprobs(model, [(it.prompt, [s.token_ids for s in it.seqs]) for it in chunk], self.pad_id)
                 else:
-                    logps += [_flat_token_logprobs(model, it.prompt, [s.token_ids for s in it.seqs], self.pad_id) for it in chunk]
+                    logps += [flat_token_logprobs(model, it.prompt, [s.token_ids for s in it.seqs], self.pad_id) for it in chunk]
         finally:
             model.train(was_training)
         rows = []
@@ -283,8 +197,8 @@ class Tracker:
         """Packed scoring needs a model that honours a custom 4D attention mask: check one item."""
         item = self.items[0]
         seqs = [s.token_ids for s in item.seqs]
-        packed = _packed_token_logprobs(model, [(item.prompt, seqs)], self.pad_id)[0]
-        flat = _flat_token_logprobs(model, item.prompt, seqs, self.pad_id)
+        packed = tree_token_logprobs(model, [(item.prompt, seqs)], self.pad_id)[0]
+        flat = flat_token_logprobs(model, item.prompt, seqs, self.pad_id)
         tol = 1e-3 if next(model.parameters()).dtype == torch.float32 else 5e-2
         worst = max((abs(a - b) for p, f in zip(packed, flat) for a, b in zip(p, f)), default=0.0)
         if worst > tol:
@@ -392,3 +306,24 @@ def tracker_for_run(run_dir, tokenizer, track_every: int, forget=None, retain=No
     if not path.exists():
         return None
     return Tracker(run_dir, tokenizer, load_bins(path), track_every, forget=forget, retain=retain, **kwargs)
+
+
+def tracker_for_config(cfg, **kwargs) -> Tracker | None:
+    """The tracker `squeeze unlearn` runs for an UnlearnConfig: on when `cfg.out` holds bins.jsonl.
+
+    Probes: the greedy leak of every forget item with a fact, and a fixed retain probe. Warns
+    when bins_meta.json says the bins came from another model than `cfg.original`.
+    """
+    from squeeze.binner import model_fingerprint
+    from squeeze.models import load_tokenizer
+    from squeeze.unlearn_data import load_sets, resolve_original
+
+    run = RunDir(cfg.out)
+    if not run.bins.exists():
+        return None
+    original = resolve_original(cfg.original)
+    meta = run / "bins_meta.json"
+    if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("model_fingerprint") != model_fingerprint(original):
+        warnings.warn(f"{run.bins} was made from another model than {original}; its bins are not this model's beliefs")
+    forget, retain = load_sets(cfg.world, cfg.forget, cfg.retain)
+    return tracker_for_run(run.root, load_tokenizer(original), cfg.track_every, forget=forget, retain=retain, **kwargs)

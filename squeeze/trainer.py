@@ -7,7 +7,8 @@ run at step 0 and every `track_every` steps and at the end; checkpoints hold eve
 resumed run needs to end with the same weights; a NaN or inf loss stops the run.
 
     squeeze unlearn --method npo --original runs/original --world runs/world --out runs/npo lr=1e-4
-    accelerate launch --cpu --num_processes 2 -m squeeze.cli.main unlearn ...        # DDP over gloo
+    squeeze unlearn --out runs/npo --resume                  # after a crash: from the last good checkpoint
+    accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m squeeze.cli.main unlearn ... device=cpu
     accelerate launch --config_file configs/accelerate/ddp_multi_gpu.yaml -m squeeze.cli.main unlearn ...
 
 Only the main process writes files. Memory: one model, except where a frozen copy of the
@@ -33,13 +34,13 @@ from methods.base import ForgetInputs
 from methods.common import IGNORE_INDEX, shift_for_next_token
 from squeeze import unlearn_data as data
 from squeeze.batching import collator_for, position_ids_for
-from squeeze.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from squeeze.config import load_yaml, to_dict, to_yaml
+from squeeze.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, truncate_log
+from squeeze.config import to_yaml
 from squeeze.errors import ConfigError, TrainingDiverged
 from squeeze.models import load_model, load_tokenizer, save_model
 from squeeze.prompting import encode_qa
 from squeeze.rundir import RunDir, read_json, write_json, write_jsonl, write_text
-from squeeze.unlearn_config import UnlearnConfig, resolve_objective
+from squeeze.unlearn_config import UnlearnConfig, check_run_dir, resolve_objective
 
 # Objectives whose loss is a mean over answer tokens, not sequences (methods/wga.py): BS-S
 # weighs their augmented micro-batches by token count so the sum is the mean over D_aug.
@@ -73,10 +74,13 @@ class Trainer:
         self.accelerator = Accelerator(cpu=self.cfg.device == "cpu", kwargs_handlers=[ddp])
         self.is_main = self.accelerator.is_main_process
         self.sharded = self.accelerator.distributed_type.value in ("FSDP", "DEEPSPEED")
-        if self.sharded and self.cfg.checkpoint_every:
-            raise ConfigError("checkpoints are written for single-process and DDP runs; under FSDP/DeepSpeed set checkpoint_every=0")
+        if self.sharded and (self.cfg.checkpoint_every or self.bs_s or self.cfg.lora):
+            # Sampling would need every shard in lockstep; checkpoints and LoRA merging need whole weights.
+            raise ConfigError("under FSDP/DeepSpeed the trainer runs without checkpoints (checkpoint_every=0), BS-S or LoRA; use DDP for those")
+        if self.accelerator.distributed_type.value == "DEEPSPEED":  # no dataloader for accelerate to read it from
+            self.accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = self.cfg.forget_batch_size
         set_seed(self.cfg.seed)  # the same seed on every process: they draw the same global batches
-        self._check_run_dir()
+        check_run_dir(self.cfg, resume)
         original = data.resolve_original(self.cfg.original)
         self.tokenizer = load_tokenizer(original)
         self.forget_set, self.retain_set = data.load_sets(self.cfg.world, self.cfg.forget, self.cfg.retain)
@@ -115,16 +119,6 @@ class Trainer:
 
     # ---- setup -----------------------------------------------------------------------------
 
-    def _check_run_dir(self) -> None:
-        """A fresh run never writes into another run's folder; a resumed one must match its config."""
-        if self.run.config.exists():
-            if not self.resume:
-                raise ConfigError(f"{self.run.root} already holds a run; pass --resume to continue it, or choose another --out")
-            stored, ours = load_yaml(self.run.config), to_dict(self.cfg)
-            differ = sorted(k for k in set(stored) | set(ours) if k not in ("device", "out") and stored.get(k) != ours.get(k))
-            if differ:
-                raise ConfigError(f"cannot resume {self.run.root}: settings differ from its config.yaml: {', '.join(differ)}")
-
     def _resolve_layer(self, num_layers: int) -> int | None:
         """RMU's layer: a 0-based decoder layer whose output is used; -1 picks the middle one."""
         if not self.base.needs_hidden_states:
@@ -145,7 +139,7 @@ class Trainer:
         return 1.0
 
     def _prepare_reference(self) -> None:
-        """(E3) logp_0 on the forget set and on BS-S samples, once, from the untouched model."""
+        """(E3) logp_0 of every forget answer, once, from the untouched model (or the stored file)."""
         path = self.run / "reference_logprobs.json"
         if path.exists():
             stored = read_json(path)["forget"]
@@ -295,11 +289,12 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint)
         else:
-            self._truncate_loss_log(0)
             if self.bs_s:
                 self._resample()
             self._call_hooks(0)
         log_path = self.run / "loss_log.jsonl"
+        if self.is_main:  # drop what a killed run logged after its last checkpoint
+            truncate_log(log_path, self.step)
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"unlearn {cfg.method}", disable=not self.is_main)
         while self.step < self.total_steps:
             if self.bs_s and self.bs_s["policy"] == "on" and self.step > 0 and self.step % self.bs_s["resample_every"] == 0:
@@ -337,7 +332,7 @@ class Trainer:
     def _diverged(self, step: int, loss: float):
         last = latest_checkpoint(self.run.checkpoint)
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
-        raise TrainingDiverged(f"loss is {loss} at step {step} of {self.cfg.method}; stopped ({kept}); try a lower lr")
+        raise TrainingDiverged(f"loss is {loss} at step {step} of {self.cfg.method}; stopped ({kept}); try a lower lr in a new --out")
 
     def _state(self) -> dict:
         return {
@@ -367,19 +362,6 @@ class Trainer:
             hook.load_state_dict(hook_state)
         if self.bs_s:
             self.samples = data.samples_from_rows(state["bs_s_samples"], self._ids())
-        self._truncate_loss_log(self.step)
-
-    def _truncate_loss_log(self, step: int) -> None:
-        """Keep the log rows up to `step` (a killed run may have logged past its checkpoint)."""
-        path = self.run / "loss_log.jsonl"
-        if self.is_main and path.exists():
-            rows = []
-            for line in path.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(json.JSONDecodeError):  # a line cut by the kill
-                    row = json.loads(line)
-                    if row["step"] <= step:
-                        rows.append(row)
-            write_jsonl(path, rows)
 
     def _save_model(self) -> None:
         """The unlearned model in Hugging Face format at run/model (LoRA merged first)."""

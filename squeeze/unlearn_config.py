@@ -80,6 +80,19 @@ class UnlearnConfig:
         return self
 
 
+def check_run_dir(cfg: UnlearnConfig, resume: bool) -> None:
+    """A fresh run never writes into another run's folder; a resumed one must match its config."""
+    stored_path = Path(cfg.out) / "config.yaml"
+    if not stored_path.exists():
+        return
+    if not resume:
+        raise ConfigError(f"{cfg.out} already holds a run; pass --resume to continue it, or choose another --out")
+    stored, ours = load_yaml(stored_path), dataclasses.asdict(cfg)
+    differ = sorted(k for k in set(stored) | set(ours) if k not in ("device", "out") and stored.get(k) != ours.get(k))
+    if differ:
+        raise ConfigError(f"cannot resume {cfg.out}: settings differ from its config.yaml: {', '.join(differ)}")
+
+
 def method_config_path(name: str) -> Path | None:
     """`configs/methods/<name>.yaml` of the checkout (or of the installed package), if present."""
     package = Path(__file__).resolve().parent

@@ -160,7 +160,7 @@ def sample_augmented(
         mode=params["sample_mode"],
         max_new_tokens=max_new_tokens,
         temperature=float(params["temperature"]),
-        batch_size=batch_size,
+        batch_size=max(1, batch_size // int(params["n_samples"])),  # rows per generate call stay ~batch_size for any N
         seed=seed * 1_000_003 + rank,
         progress=accelerator.is_main_process,
     )

@@ -12,8 +12,8 @@ It reads the fenced blocks of the prompt the way a judge model would, so what it
 is what the fence holds. It can be told to misbehave (`FaultPlan`): per request index or
 per item (requests whose generation contains a given text), answer 429 or 500, answer
 after the client has timed out, send malformed or out-of-range content, echo the prompt
-back, or drop the connection without a response. It counts every request, per item too,
-and can add a fixed latency to each.
+back, send a body that is not JSON, or drop the connection without a response. It counts every request, per item too,
+and can add a fixed latency to each; GET /stats returns the counters as JSON.
 
     with JudgeServer(latency_s=0.05) as server:
         judge = OpenAIJudge(base_url=server.base_url, model="rule")
@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from judges.prompting import unfence
 
-FAULTS = ("429", "500", "slow", "malformed", "out_of_range", "echo", "drop")
+FAULTS = ("429", "500", "slow", "malformed", "out_of_range", "echo", "drop", "garbage")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -184,6 +184,12 @@ def _make_handler(server: JudgeServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
 
+        def setup(self):
+            super().setup()
+            # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm
+            # holds the body until the client's delayed ACK (~40 ms), as real servers avoid.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def log_message(self, *args):  # quiet
             pass
 
@@ -199,6 +205,14 @@ def _make_handler(server: JudgeServer):
                 self.wfile.write(data)
             except OSError:  # the client gave up (timeout): nothing to do
                 self.close_connection = True
+
+        def do_GET(self):
+            # Counters for a server running in another process (the benchmark).
+            if self.path.rstrip("/") != "/stats":
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+            with server._lock:
+                stats = {"requests": server.requests, "max_in_flight": server.max_in_flight}
+            self._send(200, stats)
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length", 0))
@@ -231,6 +245,14 @@ def _make_handler(server: JudgeServer):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                return
+            if fault == "garbage":  # a 200 whose body is not JSON at all (a proxy's error page)
+                data = b"<html>502 Bad Gateway</html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
                 return
             if fault == "429":
                 return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit_exceeded"}}, {"retry-after": "0"})

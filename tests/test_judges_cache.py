@@ -151,8 +151,10 @@ RUNNER = textwrap.dedent("""
 
 
 def test_a_run_killed_midway_loses_no_finished_judgment(tmp_path):
-    path, n = tmp_path / "c.sqlite", 40
-    with JudgeServer(latency_s=0.05) as server:
+    # 60 items at 2 requests in flight and 0.1 s a request take the child 6 s: it is killed
+    # long before it could finish, even on a busy machine.
+    path, n = tmp_path / "c.sqlite", 60
+    with JudgeServer(latency_s=0.1) as server:
         proc = subprocess.Popen([sys.executable, "-c", RUNNER, server.base_url, str(path), str(n)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         finished = []

@@ -60,7 +60,8 @@ def test_paraphrase_scores_higher_than_unrelated_text(judge):
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
-def test_repetition_lowers_naturalness_and_empty_is_zero(judge):
+def test_repetition_lowers_naturalness_and_empty_is_zero(judge, monkeypatch):
+    monkeypatch.setattr("judges.embedding_judge._CHUNK", 3)  # two chunks: progress indices must still line up
     seen = []
     fluent, looping, stutter, empty = judge.judge(
         [
@@ -69,9 +70,9 @@ def test_repetition_lowers_naturalness_and_empty_is_zero(judge):
             JudgeItem(Q, REF, "born in London born in London born in London born in London", "stutter"),
             JudgeItem(Q, REF, "   ", "empty"),
         ],
-        on_result=lambda i, j: seen.append(i),
+        on_result=lambda i, j: seen.append((i, j.item_id)),
     )
-    assert sorted(seen) == [0, 1, 2, 3]
+    assert seen == [(0, "fluent"), (1, "looping"), (2, "stutter"), (3, "empty")]
     assert fluent.naturalness == 5.0
     assert looping.naturalness == 0.0
     assert 0.0 < stutter.naturalness < fluent.naturalness

@@ -95,7 +95,6 @@ def test_value_positions_find_the_longest_form():
     fact = Fact(subject="Ada", relation="birthplace", value="Lyon", aliases=["the city of Lyon"])
     ids = tok("Ada lived in the city of Lyon .", add_special_tokens=False)["input_ids"]
     assert value_positions(ids, value_needles(tok, fact)) == [3, 4, 5, 6]
-    ids = tok("lyon is nice", add_special_tokens=False)["input_ids"]  # case differs: unknown word
     other = tok("Porto is nice", add_special_tokens=False)["input_ids"]
     assert value_positions(other, value_needles(tok, fact)) == []
     assert value_needles(tok, None) == []

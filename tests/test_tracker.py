@@ -17,7 +17,8 @@ from squeeze.models import save_model
 from squeeze.prompting import encode_answer, encode_prompt
 from squeeze.rundir import write_jsonl
 from squeeze.tiny import tiny_model_and_tokenizer
-from squeeze.tracker import Tracker, _flat_token_logprobs, _packed_token_logprobs, load_bins, tracker_for_run
+from squeeze.tracker import Tracker, load_bins, tracker_for_config, tracker_for_run
+from squeeze.tree_scoring import flat_token_logprobs, prefix_tree, tree_token_logprobs
 from squeeze.trainer import run_unlearning
 from squeeze.unlearn_config import UnlearnConfig
 from tiny_trained import trained_world_model
@@ -44,9 +45,9 @@ def test_packed_scoring_equals_one_sequence_at_a_time():
     other = [encode_answer(tok, a) for a in ["Lyon .", "1950"]] + [[tok.eos_token_id]]
     items = [(long_prompt, shared), (short_prompt, other)]
     with torch.no_grad():
-        packed = _packed_token_logprobs(model, items, tok.pad_token_id)
+        packed = tree_token_logprobs(model, items, tok.pad_token_id)
         for (prompt, seqs), got in zip(items, packed):
-            want = _flat_token_logprobs(model, prompt, seqs, tok.pad_token_id)
+            want = flat_token_logprobs(model, prompt, seqs, tok.pad_token_id)
             assert [len(x) for x in got] == [len(s) for s in seqs]
             for g, w in zip(got, want):
                 assert g == pytest.approx(w, abs=1e-5)
@@ -69,7 +70,7 @@ def test_rows_are_teacher_forced_logprobs_with_value_tokens(trained, bins, tmp_p
         # The value's token inside the target: its own teacher-forced log-prob.
         value_id = tokenizer(" " + record.fact.value, add_special_tokens=False)["input_ids"]
         at = next(i for i in range(len(seqs[0])) if seqs[0][i : i + len(value_id)] == value_id)
-        per_token = _flat_token_logprobs(model, prompt, [seqs[0]], tokenizer.pad_token_id)[0]
+        per_token = flat_token_logprobs(model, prompt, [seqs[0]], tokenizer.pad_token_id)[0]
         target_row = mine.iloc[0]
         assert target_row["value_logp"] == pytest.approx(sum(per_token[at : at + len(value_id)]), abs=1e-4)
         for text, value in zip([c.text for c in item.candidates], mine["value_logp"].iloc[1:]):
@@ -187,3 +188,33 @@ def test_tracker_for_run_needs_bins_file(trained, bins, tmp_path):
     assert load_bins(tmp_path / "bins.jsonl") == bins
     tracker = tracker_for_run(tmp_path, tokenizer, 10)
     assert isinstance(tracker, Tracker) and len(tracker.items) == len(bins)
+
+
+def test_prefix_tree_shares_prefixes():
+    tokens, parents, paths = prefix_tree([[1, 2, 3], [1, 2, 4], [5], [1, 2, 3], []])
+    assert tokens == [1, 2, 3, 4, 5]
+    assert parents == [-1, 0, 1, 1, -1]
+    assert paths == [[0, 1, 2], [0, 1, 3], [4], [0, 1, 2], []]
+
+
+def test_plain_scoring_gives_the_same_rows(trained, bins, tmp_path):
+    model, tokenizer, _, forget, _ = trained
+    packed = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, batch_size=7).score(model, 3)
+    plain = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, packed=False).score(model, 3)
+    assert packed[["item_id", "group", "candidate", "n_tokens"]].equals(plain[["item_id", "group", "candidate", "n_tokens"]])
+    assert packed["logp_sum"].tolist() == pytest.approx(plain["logp_sum"].tolist(), abs=1e-4)
+    assert packed["value_logp"].isna().tolist() == plain["value_logp"].isna().tolist()
+    assert packed["value_logp"].dropna().tolist() == pytest.approx(plain["value_logp"].dropna().tolist(), abs=1e-4)
+
+
+def test_tracker_for_config_is_on_when_the_run_has_bins(trained, unlearn_inputs, tmp_path):
+    root, bins, _, _ = unlearn_inputs
+    cfg = unlearn_config(root, tmp_path / "run")
+    assert tracker_for_config(cfg) is None
+    write_jsonl(tmp_path / "run" / "bins.jsonl", [b.to_dict() for b in bins])
+    tracker = tracker_for_config(cfg)
+    assert tracker.track_every == cfg.track_every and len(tracker.items) == len(bins)
+    assert len(tracker.forget) == len(bins) and 0 < len(tracker.retain) <= 32
+    (tmp_path / "run" / "bins_meta.json").write_text(json.dumps({"model_fingerprint": "another model"}))
+    with pytest.warns(UserWarning, match="another model"):
+        tracker_for_config(cfg)

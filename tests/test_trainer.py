@@ -283,3 +283,29 @@ def test_cli_runs_and_resumes_a_finished_run(inputs, tmp_path, capsys):
     # --resume with only --out: the run's own config.yaml says the rest.
     assert main(["unlearn", "--out", str(out), "--resume"]) == 0
     assert len(log_rows(out)) == 2
+
+
+def test_world_run_uses_its_forget_and_retain_splits(tmp_path):
+    from squeeze.world import generate_world
+
+    world = generate_world(n_people=10, seed=0, forget_pct=10)
+    world.write(tmp_path / "world")
+    model, tokenizer = tiny_model_and_tokenizer(world.corpus_texts(), hidden_size=32, num_layers=2, num_heads=2)
+    save_model(model, tokenizer, tmp_path / "original")  # a plain Hugging Face folder this time
+    cfg = load_unlearn_config("npo", [], ["device=cpu", "steps=2", "alpha=1.0", "lr=1e-3"],
+                              original=str(tmp_path / "original"), world=str(tmp_path / "world"), out=str(tmp_path / "run"))
+    run = run_unlearning(cfg)
+    stored = json.loads((run / "reference_logprobs.json").read_text())["forget"]
+    assert sorted(stored) == sorted(r.id for r in world.splits["forget"])
+    assert log_rows(run)[0]["retain"] > 0  # the world's retain split feeds the retain NLL
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("ga", ()), ("graddiff", ()), ("npo", ("alpha=1.0", "retain_loss=kl")), ("simnpo", ()), ("wga", ()),
+    ("rmu", ("method.layer=1",)), ("bs_t", ()), ("bs_s", ("method.base=wga", "method.n_samples=2")),
+])
+def test_every_objective_trains(inputs, tmp_path, method, extra):
+    run = run_unlearning(config(inputs, tmp_path / method, method, "steps=2", "lr=1e-3", *extra))
+    rows = log_rows(run)
+    assert len(rows) == 2 and all(math.isfinite(r["loss"]) for r in rows)
+    assert (run / "model" / "config.json").is_file()

@@ -67,35 +67,14 @@ def load_forget(source: str, limit: int | None):
     return records, families
 
 
-def file_fingerprint(paths) -> str:
-    """sha256 over the names and contents of `paths` (sorted)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.name.encode() + b"\0")
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def model_fingerprint(model_dir) -> str:
-    """Weights, config and tokenizer files of a Hugging Face folder."""
-    from pathlib import Path
-
-    root = Path(model_dir)
-    names = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")
-    files = [p for p in root.glob("*.safetensors")] + [root / n for n in names if (root / n).is_file()]
-    return file_fingerprint(files)
-
-
 def run(args) -> int:
     import hashlib
     import json
     import time
 
-    from squeeze.binner import BinnerSettings, build_bins, escape_route_report, format_escape_route_report
+    from squeeze.binner import (
+        BinnerSettings, build_bins, escape_route_report, format_escape_route_report, model_fingerprint,
+    )
     from squeeze.errors import ConfigError
     from squeeze.rundir import RunDir, read_json, write_json, write_jsonl
     from squeeze.tracker import load_bins

@@ -3,7 +3,7 @@
     squeeze unlearn --method npo --original runs/original --world runs/world --out runs/npo lr=1e-4 steps=100
     squeeze unlearn --method bs_s --original runs/original --forget f.jsonl --retain r.jsonl --out runs/bs_s method.base=bs_t
     squeeze unlearn --out runs/npo --resume          # continue a killed run from its last good checkpoint
-    accelerate launch --cpu --num_processes 2 -m squeeze.cli.main unlearn ...   # DDP over gloo
+    accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m squeeze.cli.main unlearn ... device=cpu
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    import os
     from pathlib import Path
 
     from squeeze.trainer import run_unlearning
@@ -53,5 +54,6 @@ def run(args) -> int:
     flags = {k: getattr(args, k) for k in ("original", "world", "forget", "retain")}
     cfg = load_unlearn_config(args.method or "", configs, args.overrides, out=args.out, **flags)
     out = run_unlearning(cfg, resume=args.resume)
-    print(f"wrote {out}")
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, one line, not one per process
+        print(f"wrote {out}")
     return 0
