@@ -149,8 +149,12 @@ def conclusion(report: dict) -> str:
         parts.append(f"{v['counts']['unjudged']} item(s) stay unjudged because a judge score could not be parsed.")
     d_target, d_high, gap = sq.get("delta_target"), sq.get("delta_mass_high"), sq.get("escape_gap")
     if d_target is not None and d_high is not None and gap is not None:
-        shape = ("probability mass was squeezed into the model's other high-likelihood answers" if gap > 1.0
-                 else "the high bin fell about as far as the target, so there is little sign of squeezing")
+        if d_high >= -1.0 and gap > 1.0:
+            shape = "the high bin kept or gained mass while the target fell: the squeezing effect"
+        elif gap > 1.0:
+            shape = "the high bin fell less than the target, so the target was pushed down harder than the model's other answers"
+        else:
+            shape = "the high bin fell about as far as the target, so there is no sign of squeezing"
         parts.append(f"Per item (median), the target's sequence log-prob changed by {d_target:+.1f} nats and the "
                      f"high-likelihood bin's mass by {d_high:+.1f} nats (escape gap {gap:+.1f}): {shape}.")
     leak = report.get("leakage")
@@ -236,7 +240,7 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
     examples = spurious_examples(report, top_examples)
     lines += ["", "## Where the unlearning is most clearly spurious", ""]
     if not examples:
-        lines.append("No item was judged spurious.")
+        lines += ["No item was judged spurious.", ""]
     for item in examples:
         leak_note = "" if item["leaks"] is None else f", fact {'still stated' if item['leaks'] else 'not stated'}"
         lines += [f"**{_inline(item['item_id'])}**: {_inline(item['question'])}", "",

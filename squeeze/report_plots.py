@@ -52,10 +52,13 @@ def plot_verdicts(report: dict, path) -> Path:
     colours = [VERDICT_COLOURS[k] for k in ORDER]
     if leak:  # the leaking part of each bar solid, the rest hatched
         leaking = np.array([leak["by_verdict"][k]["leaks"] / judged for k in ORDER])
-        ax.bar(x, leaking, color=colours, edgecolor="black", lw=0.6, label="answer still states the fact")
-        ax.bar(x, rates - leaking, bottom=leaking, color=colours, alpha=0.35, hatch="//", edgecolor="black", lw=0.6,
-               label="answer does not state it")
-        ax.legend(frameon=False, fontsize=8, loc="upper right")
+        from matplotlib.patches import Patch
+
+        ax.bar(x, leaking, color=colours, edgecolor="black", lw=0.6)
+        ax.bar(x, rates - leaking, bottom=leaking, color=colours, alpha=0.35, hatch="//", edgecolor="black", lw=0.6)
+        keys = [Patch(facecolor="0.45", edgecolor="black", label="answer still states the fact"),
+                Patch(facecolor="0.85", hatch="//", edgecolor="black", label="answer does not state it")]
+        ax.legend(handles=keys, frameon=False, fontsize=8, loc="upper right")
     else:
         ax.bar(x, rates, color=colours, edgecolor="black", lw=0.6)
     for xi, k, r in zip(x, ORDER, rates):
@@ -110,7 +113,7 @@ def plot_leaderboard(rows: Sequence[dict], path, marker: str = "*") -> Path:
     """Stacked verdict rates per run; forget Prob and ROUGE-L as markers; flagged runs starred."""
     plt = _pyplot()
     n = len(rows)
-    fig, ax = plt.subplots(figsize=(7.6, 1.0 + 0.55 * n))
+    fig, ax = plt.subplots(figsize=(8.4, 1.6 + 0.5 * n))
     y = np.arange(n)[::-1]
     left = np.zeros(n)
     for k in ORDER:
@@ -119,7 +122,7 @@ def plot_leaderboard(rows: Sequence[dict], path, marker: str = "*") -> Path:
         left += widths
     for key, style, label in (("forget_prob", "kD", "forget Prob"), ("forget_rouge", "wo", "forget ROUGE-L")):
         xs = np.array([r.get(key) if r.get(key) is not None else np.nan for r in rows], dtype=float)
-        ax.plot(xs, y, style, ms=7, mec="black", ls="none", label=label)
+        ax.plot(xs, y, style, ms=7, mec="black", ls="none", label=label, clip_on=False, zorder=3)
     ax.set_yticks(y, [f"{r['run']} {marker}" if r.get("flag") else r["run"] for r in rows])
     for tick, r in zip(ax.get_yticklabels(), rows):
         if r.get("flag"):
@@ -127,7 +130,7 @@ def plot_leaderboard(rows: Sequence[dict], path, marker: str = "*") -> Path:
             tick.set_fontweight("bold")
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of judged forget items (bars); metric value (markers)")
-    ax.legend(ncol=3, fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.55 / max(n, 1) - 0.12))
+    ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     title = "Judge verdicts beside conventional metrics"
     if any(r.get("flag") for r in rows):
         title += f"\n{marker} red: conventional metrics say forgotten, the judge finds it spurious"

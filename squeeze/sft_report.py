@@ -33,7 +33,7 @@ def acceptance_report(world, tokenizer, models: dict, split: str = "forget", bea
             top = generate_answers(model, tokenizer, questions, n=beams, mode="beam", max_new_tokens=24)
             distinct = []
             for cands, record in zip(top, records):
-                found = {template_index(world, c.token_ids, tokenizer) for c in cands}
+                found = {template_index(world, record, c.token_ids, tokenizer) for c in cands}
                 distinct.append(len(found - {None}))
             entry[f"mean_distinct_templates_top{beams}"] = sum(distinct) / max(1, len(distinct))
             entry["greedy_examples"] = [

@@ -6,7 +6,6 @@ import json
 import random
 
 import pytest
-import torch
 
 from squeeze.batching import collator_for
 from squeeze.binner import (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from squeeze.cli.main import main
 from squeeze.plots import plot_dynamics, plot_matched_forgetting, run_label

@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "squeeze.cli.bins",
     "squeeze.cli.plot",
     "squeeze.cli.diagnose",
+    "squeeze.cli.leaderboard",
 ]
 
 

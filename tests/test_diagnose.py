@@ -1,0 +1,223 @@
+"""`squeeze diagnose` end to end on a tiny world with tiny models: an unlearning run folder,
+a checkpoint saved by plain `transformers` (no squeeze run, no tokenizer), the reference
+against itself, and clear one-line errors."""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import json
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from squeeze.batching import collator_for
+from squeeze.binner import normalise
+from squeeze.cli.main import main
+from squeeze.logprobs import answer_logprobs
+from squeeze.models import save_model
+from squeeze.prompting import encode_qa
+from squeeze.tiny import build_tiny_llama, build_word_tokenizer
+from squeeze.types import VERDICTS
+from squeeze.verdict import VerdictThresholds, decide
+from squeeze.world import generate_world
+
+N_TRAINED = 4  # forget items the tiny original model memorises
+# Explicit thresholds (DESIGN section 10's rule at these values), so a calibrated
+# configs/verdict.yaml does not change what these tests expect.
+FAST = ["--limit", "4", "--candidates", "4", "--max-new-tokens", "12", "--batch-size", "8", "--quiet",
+        "--tau", "0.5", "--n-min", "2", "--s-min", "3"]
+FILES = ("generations.jsonl", "judgments.jsonl", "metrics.json", "report.json", "report.md", "bins.jsonl",
+         "logprobs.parquet", "config.yaml", "figures/verdicts.png", "figures/bin_logprob_change.png")
+
+
+def _train(model, batch, steps: int, lr: float, sign: float, optimizer=torch.optim.AdamW) -> None:
+    opt = optimizer(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        out = answer_logprobs(model, batch)
+        loss = -sign * out.logp_sum.sum() / out.n_tokens.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+
+
+@lru_cache(maxsize=1)
+def tiny_setup() -> dict[str, Path]:
+    """A world; an original model trained on every answer template of a few facts; and two
+    checkpoints of it: gradient ascent on the targets (E1), saved as a squeeze-style run
+    folder (model/ + config.yaml), and a *spurious* one fine-tuned to give a sibling template
+    instead of each target (the fact stays, the target's wording falls), saved by plain
+    `save_pretrained` without a tokenizer. Built once per session."""
+    root = Path(tempfile.mkdtemp(prefix="squeeze-diagnose-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small gains nothing from threads on a busy machine
+    try:
+        world = generate_world(n_people=4, seed=1, forget_pct=10)
+        world.write(root / "world")
+        forget, retain = world.splits["forget"][:N_TRAINED], world.splits["retain"][:3]
+        tok = build_word_tokenizer(world.corpus_texts())
+        pairs = [encode_qa(tok, r.question, a) for r in forget + retain for a in world.answer_family(r)]
+        torch.manual_seed(0)
+        model = build_tiny_llama(len(tok), hidden_size=32, num_layers=2, num_heads=2, seed=0, tokenizer=tok)
+        _train(model, collator_for(tok)(pairs), steps=80, lr=1e-2, sign=1.0)
+        save_model(model, tok, root / "original")
+        original = copy.deepcopy(model.state_dict())
+        targets = collator_for(tok)([encode_qa(tok, r.question, r.answer) for r in forget])
+        _train(model, targets, steps=3, lr=0.1, sign=-1.0, optimizer=torch.optim.SGD)  # gradient ascent (E1)
+        save_model(model, tok, root / "run" / "model")
+        (root / "run" / "config.yaml").write_text(
+            yaml.safe_dump({"method": "ga", "original": str(root / "original"), "world": str(root / "world")}), encoding="utf-8")
+        model.load_state_dict(original)
+        siblings = [next(a for a in world.answer_family(r) if normalise(a) != normalise(r.answer)) for r in forget]
+        _train(model, collator_for(tok)([encode_qa(tok, r.question, a) for r, a in zip(forget, siblings)]), steps=15, lr=3e-3, sign=1.0)
+        model.save_pretrained(root / "bare")  # plain transformers: weights and config only
+        (root / "forget.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in world.splits["forget"]), encoding="utf-8")
+    finally:
+        torch.set_num_threads(threads)
+    return {"root": root, "world": root / "world", "original": root / "original", "run": root / "run",
+            "bare": root / "bare", "forget": root / "forget.jsonl", "cache": root / "judges.sqlite"}
+
+
+def run_diagnose(*args: str) -> int:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return main(["diagnose", *map(str, args), *FAST])
+    finally:
+        torch.set_num_threads(threads)
+
+
+@lru_cache(maxsize=1)
+def diagnosed() -> dict[str, Path]:
+    """The diagnose outputs of both checkpoints (made once per session)."""
+    s = tiny_setup()
+    # The run folder: reference and data come from its config.yaml; output to RUN/diagnose.
+    assert run_diagnose("--model", s["run"], "--cache", s["cache"]) == 0
+    # The bare folder: everything from flags; the forget records carry their facts.
+    out = s["root"] / "bare-diagnose"
+    assert run_diagnose("--model", s["bare"], "--reference", s["original"], "--forget", s["forget"], "--out", out, "--cache", s["cache"]) == 0
+    return {"ga": s["run"] / "diagnose", "spurious": out}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def check_outputs(out: Path, n_items: int) -> dict:
+    """Every file exists and parses; the four rates sum to 1; rows agree with the rule."""
+    for name in FILES:
+        assert (out / name).is_file(), f"missing {name}"
+    for name in ("verdicts.png", "bin_logprob_change.png"):
+        assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["n_items"] == n_items == len(report["items"])
+    assert len(read_jsonl(out / "generations.jsonl")) == n_items == len(read_jsonl(out / "judgments.jsonl"))
+    v = report["verdicts"]
+    assert sum(v["counts"].values()) == n_items
+    if v["n_judged"]:
+        assert sum(v["rates"].values()) == pytest.approx(1.0)
+    thresholds = VerdictThresholds(**{k: report["thresholds"][k] for k in ("tau", "n_min", "s_min")})
+    for item in report["items"]:
+        assert item["verdict"] in (*VERDICTS, "unjudged")
+        assert item["verdict"] == decide(item["target_logp_mean_drop"], item["similarity"], item["naturalness"], thresholds).verdict
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert 0.0 <= metrics["forget_prob"] <= 1.0 and 0.0 <= metrics["forget_rouge"] <= 1.0
+    scores = pd.read_parquet(out / "logprobs.parquet")
+    assert set(scores["step"]) == {0, 1} and set(scores["group"]) >= {"target", "high"}
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for heading in ("## Verdicts", "## Squeeze statistics", "## Conventional metrics", "## Conclusion"):
+        assert heading in md
+    assert report["conclusion"] in md and len(report["conclusion"]) > 100
+    return report
+
+
+def test_diagnose_an_unlearning_run_end_to_end():
+    s = tiny_setup()
+    out = diagnosed()["ga"]
+    assert out == s["run"] / "diagnose"
+    report = check_outputs(out, 4)
+    assert report["model"] == str(s["run"] / "model") and report["reference_model"] == str(s["original"])
+    # Gradient ascent pushed every trained target far down and broke the answers.
+    assert all(i["target_logp_sum_drop"] > 5 for i in report["items"])
+    assert report["verdicts"]["counts"]["retained"] == 0 and report["verdicts"]["counts"]["spurious"] == 0
+    assert report["verdicts"]["rates"]["collapsed"] >= 0.5
+    # The world gives the oracle: a leak rate and its agreement with the verdicts.
+    leak = report["leakage"]
+    assert leak["n_items"] == 4 and sum(b["n"] for b in leak["by_verdict"].values()) == 4
+    assert report["before"]["leak_rate"] == 1.0  # the original states every trained fact
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert {"forget_truth_ratio", "retain_prob", "retain_rouge", "model_utility", "aggregates"} <= set(metrics)
+    assert metrics["forget_prob"] < report["before"]["forget_prob"]
+    # A second call reuses the bins and answers every judgment from the cache.
+    first = (out / "bins.jsonl").read_bytes()
+    assert run_diagnose("--model", s["run"], "--cache", s["cache"]) == 0
+    again = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert again["bins"].startswith("reused") and (out / "bins.jsonl").read_bytes() == first
+    assert again["judge_scores"]["cached"] == 4
+    assert [i["verdict"] for i in again["items"]] == [i["verdict"] for i in report["items"]]
+
+
+def test_diagnose_a_checkpoint_saved_by_plain_transformers():
+    s = tiny_setup()
+    assert not (s["bare"] / "tokenizer.json").exists()  # nothing of squeeze, not even a tokenizer
+    out = diagnosed()["spurious"]
+    report = check_outputs(out, 4)
+    assert report["model"] == str(s["bare"]) and report["world"] is None
+    assert report["retain"] is None and "model_utility" not in report["metrics"]  # no retain set given
+    # Fine-tuned onto sibling templates: the targets fell, the answers state the same facts
+    # in other words. Most items are spurious, and the oracle agrees: every answer leaks.
+    assert report["verdicts"]["rates"]["spurious"] >= 0.5
+    assert report["leakage"]["leak_rate"] == 1.0 and report["leakage"]["leaking_judged_knows"] == 1.0
+    assert report["judge_scores"]["similarity_mean"] > 3.0
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Where the unlearning is most clearly spurious" in md and "- checkpoint says:" in md
+    assert "spurious" in report["conclusion"].split("Bottom line:")[1]
+    # The checkpoint's weights were scored, not the reference's: its targets' log-probs match
+    # a direct teacher-forced scoring of the same folder.
+    from squeeze.data import load_qa
+    from squeeze.logprobs import score_pairs
+    from squeeze.models import load_model, load_tokenizer
+
+    tok, records = load_tokenizer(s["original"]), load_qa(s["forget"])[:4]
+    direct = score_pairs(load_model(s["bare"]), [encode_qa(tok, r.question, r.answer) for r in records],
+                         collator_for(tok)).logp_sum.tolist()
+    scores = pd.read_parquet(out / "logprobs.parquet")
+    targets = scores[(scores["step"] == 1) & (scores["group"] == "target")].set_index("item_id")["logp_sum"]
+    assert [targets[r.id] for r in records] == pytest.approx(direct, abs=1e-3)
+    before = scores[(scores["step"] == 0) & (scores["group"] == "target")].set_index("item_id")["logp_sum"]
+    assert all(before[r.id] > targets[r.id] for r in records)
+
+
+def test_the_reference_against_itself_is_retained(tmp_path):
+    s = tiny_setup()
+    out = tmp_path / "self"
+    assert run_diagnose("--model", s["original"], "--reference", s["original"], "--world", s["world"],
+                        "--out", out, "--cache", s["cache"]) == 0
+    report = check_outputs(out, 4)
+    assert report["verdicts"]["rates"]["retained"] == 1.0
+    assert all(abs(i["target_logp_mean_drop"]) < 1e-4 for i in report["items"])
+    assert report["squeeze"]["median"]["delta_target"] == pytest.approx(0.0, abs=1e-4)
+    assert "not unlearned" in report["conclusion"]
+
+
+def test_clear_one_line_errors(tmp_path, capsys):
+    s = tiny_setup()
+    assert run_diagnose("--model", tmp_path / "nowhere", "--reference", s["original"], "--forget", s["forget"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("squeeze: error: no model at") and "\n" not in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert run_diagnose("--model", s["bare"], "--reference", s["original"], "--forget", empty, "--out", tmp_path / "o") == 1
+    err = capsys.readouterr().err.strip()
+    assert "forget set is empty" in err and "\n" not in err
+    assert run_diagnose("--model", s["bare"], "--forget", s["forget"], "--out", tmp_path / "o") == 1
+    assert "no reference model" in capsys.readouterr().err
