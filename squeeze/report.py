@@ -132,7 +132,7 @@ def conclusion(report: dict) -> str:
     v, m, sq = report["verdicts"], report["metrics"], report["squeeze"]["median"]
     rates, parts = v["rates"], []
     prob, rouge, before = m.get("forget_prob"), m.get("forget_rouge"), report["before"]["forget_prob"]
-    conv = f"forget Prob fell from {before:.2f} to {prob:.2f}" if prob is not None else "forget Prob was not measured"
+    conv = f"forget Prob went from {before:.2f} (reference) to {prob:.2f}" if prob is not None else "forget Prob was not measured"
     if rouge is not None:
         conv += f" and the greedy answers' ROUGE-L recall of the targets is {rouge:.2f}"
     success = prob is not None and prob < SUCCESS_PROB and (rouge is None or rouge < SUCCESS_ROUGE)
@@ -149,7 +149,9 @@ def conclusion(report: dict) -> str:
         parts.append(f"{v['counts']['unjudged']} item(s) stay unjudged because a judge score could not be parsed.")
     d_target, d_high, gap = sq.get("delta_target"), sq.get("delta_mass_high"), sq.get("escape_gap")
     if d_target is not None and d_high is not None and gap is not None:
-        if d_high >= -1.0 and gap > 1.0:
+        if abs(d_target) < 1.0 and abs(d_high) < 1.0:
+            shape = "neither moved much"
+        elif d_high >= -1.0 and gap > 1.0:
             shape = "the high bin kept or gained mass while the target fell: the squeezing effect"
         elif gap > 1.0:
             shape = "the high bin fell less than the target, so the target was pushed down harder than the model's other answers"

@@ -221,3 +221,32 @@ def test_clear_one_line_errors(tmp_path, capsys):
     assert "forget set is empty" in err and "\n" not in err
     assert run_diagnose("--model", s["bare"], "--forget", s["forget"], "--out", tmp_path / "o") == 1
     assert "no reference model" in capsys.readouterr().err
+
+
+def test_openai_judge_parse_failures_are_unjudged_not_lowest(tmp_path):
+    """Through a real OpenAI-compatible server: a Similarity the judge never answers in JSON
+    leaves that item `unjudged`, counted apart; the other rates still sum to 1."""
+    from judge_server import JudgeServer, expected_scores
+
+    s = tiny_setup()
+    out = tmp_path / "openai"
+    with JudgeServer() as server:
+        # The birth-year item's answer states "1965"; every Similarity request about it gets prose.
+        server.plan.for_item("1965", "malformed", times=100, aspect="similarity")
+        assert run_diagnose("--model", s["bare"], "--reference", s["original"], "--forget", s["forget"], "--out", out,
+                            "--judge", "openai", "--judge-base-url", server.base_url, "--judge-model", "rule-judge",
+                            "--judge-max-attempts", "2", "--no-cache") == 0
+    report = check_outputs(out, 4)
+    items = {i["item_id"]: i for i in report["items"]}
+    broken = items["p003-birth_year"]
+    assert "1965" in broken["generation"] and broken["similarity"] is None and broken["naturalness"] is not None
+    assert broken["verdict"] == "unjudged" and "Similarity could not be parsed" in broken["verdict_reason"]
+    v = report["verdicts"]
+    assert v["counts"]["unjudged"] == 1 and v["n_judged"] == 3 and sum(v["rates"].values()) == pytest.approx(1.0)
+    assert report["judge_scores"]["similarity_none"] == 1 and report["judge"]["backend"] == "openai"
+    for item in items.values():  # the other scores are the server's rule, exactly
+        if item is not broken:
+            assert (item["similarity"], item["naturalness"]) == expected_scores(item["target"], item["generation"])
+    lines = read_jsonl(out / "judgments.jsonl")
+    assert [line["similarity"] is None for line in lines].count(True) == 1
+    assert "| unjudged | 1 |" in (out / "report.md").read_text(encoding="utf-8")

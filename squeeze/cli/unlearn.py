@@ -44,6 +44,7 @@ def run(args) -> int:
     import os
     from pathlib import Path
 
+    from squeeze.tracker import tracker_for_config
     from squeeze.trainer import run_unlearning
     from squeeze.unlearn_config import load_unlearn_config
 
@@ -53,7 +54,9 @@ def run(args) -> int:
         configs.insert(0, str(stored))
     flags = {k: getattr(args, k) for k in ("original", "world", "forget", "retain")}
     cfg = load_unlearn_config(args.method or "", configs, args.overrides, out=args.out, **flags)
-    out = run_unlearning(cfg, resume=args.resume)
+    # The tracker is on when the run folder holds bins.jsonl (`squeeze bins --out RUN`).
+    tracker = tracker_for_config(cfg)
+    out = run_unlearning(cfg, hooks=[tracker] if tracker else [], resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, one line, not one per process
         print(f"wrote {out}")
     return 0
