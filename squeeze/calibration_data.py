@@ -133,10 +133,11 @@ _WORD = re.compile(r"\w+")
 
 
 def degenerate_variants(texts: Sequence[str], seed: int = 0) -> list[dict]:
-    """For each fluent text: a looped word, a stuttered phrase, and the words shuffled."""
+    """For each fluent text: a looped word, a stuttered phrase, and the words shuffled
+    ("source" is the index of the text they were made from)."""
     rng = random.Random(seed)
     out = []
-    for text in texts:
+    for index, text in enumerate(texts):
         tokens = text.split()
         if len(tokens) < 3:
             continue
@@ -147,7 +148,7 @@ def degenerate_variants(texts: Sequence[str], seed: int = 0) -> list[dict]:
             rng.shuffle(shuffled)
             if shuffled != tokens:
                 break
-        out.append({"kind": "loop", "source": text, "text": " ".join([word] * 8)})
-        out.append({"kind": "stutter", "source": text, "text": " ".join([phrase] * 4)})
-        out.append({"kind": "salad", "source": text, "text": " ".join(shuffled)})
+        out.append({"kind": "loop", "source": index, "text": " ".join([word] * 8)})
+        out.append({"kind": "stutter", "source": index, "text": " ".join([phrase] * 4)})
+        out.append({"kind": "salad", "source": index, "text": " ".join(shuffled)})
     return out

@@ -15,14 +15,14 @@ class DemoConfig:
     people: int = option(100, "people in the fictitious world")
     world_seed: int = option(0, "seed of the world")
     forget_pct: int = option(10, "percent of people to forget (1, 5 or 10)")
-    epochs: int = option(30, "training passes of the original and retain models")
+    epochs: int = option(20, "training passes of the original and retain models")
     candidates: int = option(20, "beam candidates per forget item for the binner")
     methods: list = option(list(ALL_METHODS), "unlearning methods to run, in order")
     lr: float = option(1e-4, "unlearning learning rate, the same for every method")
-    steps: int = option(60, "unlearning steps, the same for every method")
+    steps: int = option(100, "unlearning steps, the same for every method")
     forget_batch_size: int = option(8, "forget sequences per step")
     retain_batch_size: int = option(8, "retain sequences per step")
-    track_every: int = option(5, "tracker period in steps")
+    track_every: int = option(10, "tracker period in steps")
     seed: int = option(0, "unlearning seed")
     judge: str = option("embedding", "judge backend: embedding (offline), openai or hf")
     judge_base_url: str = option("", "OpenAI-compatible base URL for --judge openai")
@@ -32,10 +32,11 @@ class DemoConfig:
 
 
 FAST = {
-    "people": 40,
+    "people": 20,
     "epochs": 20,
     "candidates": 10,
     "steps": 30,
+    "lr": 3e-4,
     "methods": ["ga", "npo", "bs_t", "bs_s"],
     "figures_dir": "",
 }

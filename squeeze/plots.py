@@ -36,7 +36,7 @@ RETAIN_METRICS = (
 )
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,11 +45,11 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -65,13 +65,14 @@ def dynamics_deltas(dynamics: pd.DataFrame) -> pd.DataFrame:
 
 def plot_dynamics(runs: Sequence[tuple[str, pd.DataFrame]], path) -> Path:
     """One panel per (label, dynamics table): median change since step 0 with an IQR band."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     n = len(runs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.8 * cols), 3.8 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.8 * cols), 3.8 * rows), squeeze=False)
+    # Each panel keeps its own y range: one collapsing method must not flatten the others' squeeze.
     for ax, (label, dynamics) in zip(axes.flat, runs):
         by_step = dynamics_deltas(dynamics).groupby(level="step")
         steps = np.array(sorted(by_step.groups))
@@ -97,7 +98,11 @@ def plot_dynamics(runs: Sequence[tuple[str, pd.DataFrame]], path) -> Path:
         fig.legend(handles, labels, loc="lower center", ncol=4 if cols > 1 else 2, frameon=False)
         fig.tight_layout(rect=(0, 0.12 / rows if cols > 1 else 0.16 / rows, 1, 0.93 if rows == 1 else 0.96))
     fig.suptitle("Target log-prob and bin masses: median over items, band = interquartile range", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+DASHES = ("-", "--", "-.", ":")
 
 
 def _pick(curves: Sequence[tuple[str, pd.DataFrame]], metrics) -> tuple[str, str] | None:
@@ -112,13 +117,15 @@ def _plot_against_drop(curves, metrics, title: str, path) -> Path | None:
     if chosen is None:
         return None
     column, ylabel = chosen
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
-    for label, curve in curves:
+    for i, (label, curve) in enumerate(curves):
         if column not in curve.columns:
             continue
         rows = curve[["target_drop_mean", column]].dropna()
-        ax.plot(rows["target_drop_mean"], rows[column], marker="o", ms=3.5, lw=1.6, label=label)
+        # Distinct markers and dashes: methods that coincide (BS-T and GA often do) stay visible.
+        ax.plot(rows["target_drop_mean"], rows[column], marker=MARKERS[i % len(MARKERS)], ms=4,
+                ls=DASHES[i % len(DASHES)], lw=1.6, label=label)
     ax.set_xlabel("target log-prob drop since step 0 (nats, mean over items)")
     ax.set_ylabel(ylabel)
     if column.endswith(("_leak", "_correct")):
@@ -127,7 +134,7 @@ def _plot_against_drop(curves, metrics, title: str, path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, frameon=False)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_matched_forgetting(curves: Sequence[tuple[str, pd.DataFrame]], path) -> Path | None:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from squeeze.rundir import atomic_path
+from squeeze.plots import pyplot, save_figure
 
 VERDICT_COLOURS = {"spurious": "tab:red", "forgotten": "tab:green", "collapsed": "tab:purple", "retained": "tab:gray"}
 ORDER = ("spurious", "forgotten", "collapsed", "retained")
@@ -24,26 +24,9 @@ GROUPS = (("target", "target $y_u$", "black"), ("mass_high", "high bin", "tab:re
           ("mass_mid", "mid bin", "tab:orange"), ("mass_low", "low bin", "tab:blue"))
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
-
-
 def plot_verdicts(report: dict, path) -> Path:
     """Verdict rates (over judged items) of one diagnose report."""
-    plt = _pyplot()
+    plt = pyplot()
     v, leak = report["verdicts"], report.get("leakage")
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     x = np.arange(len(ORDER))
@@ -74,7 +57,7 @@ def plot_verdicts(report: dict, path) -> Path:
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def bin_changes(scores) -> "pd.DataFrame":  # noqa: F821
@@ -89,7 +72,7 @@ def bin_changes(scores) -> "pd.DataFrame":  # noqa: F821
 
 def plot_bin_logprob_change(scores, path) -> Path:
     """Box plots over items of the per-bin log-prob change, reference -> checkpoint."""
-    plt = _pyplot()
+    plt = pyplot()
     change = bin_changes(scores)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     rng = np.random.default_rng(0)
@@ -106,12 +89,12 @@ def plot_bin_logprob_change(scores, path) -> Path:
                  fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_leaderboard(rows: Sequence[dict], path, marker: str = "*") -> Path:
     """Stacked verdict rates per run; forget Prob and ROUGE-L as markers; flagged runs starred."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(rows)
     fig, ax = plt.subplots(figsize=(8.4, 1.6 + 0.5 * n))
     y = np.arange(n)[::-1]
@@ -136,4 +119,4 @@ def plot_leaderboard(rows: Sequence[dict], path, marker: str = "*") -> Path:
         title += f"\n{marker} red: conventional metrics say forgotten, the judge finds it spurious"
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

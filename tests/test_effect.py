@@ -1,6 +1,6 @@
 """The squeezing effect itself (issue 4, DESIGN sections 3 and 8), kept true as the code changes.
 
-A tiny Llama memorises every answer template of one fictitious person's ten facts (so its
+A tiny Llama memorises every answer template of ten facts of two fictitious people (so its
 beliefs for each question are the paraphrase family), `squeeze bins` logic bins its own
 candidates, and GA unlearns the ten targets with the tracker on. What the toy world showed,
 and what this test pins down with the real trainer, tracker and statistics:
@@ -8,7 +8,8 @@ and what this test pins down with the real trainer, tracker and statistics:
     above its step-0 value (a positive squeeze peak), and
 (b) spurious unlearning: at the first tracked step where the target has lost >= 10 nats,
     the greedy answers still state the value (the world's `contains_fact` oracle) for most
-    items, mostly through a sibling template instead of the target's.
+    items, mostly in another wording than the target's (a sibling template, often already
+    garbled: "Marseille is where Dalin Lorford was born.", "A dog is the pet of pet of ...").
 Every number comes from one seeded CPU run (one thread), so the test is deterministic.
 """
 
@@ -34,7 +35,9 @@ from squeeze.world import contains_fact, generate_world
 
 MATCHED_DROP = 10.0  # nats of target sequence log-prob: "matched forgetting" (DESIGN section 8)
 N_RETAIN = 6  # retain records the original model also learns (the retain probe)
-GA_LR, GA_STEPS = 3e-4, 14  # GA crosses 10 nats around step 9 and has not collapsed by the end
+# GA's mean target drop crosses 10 nats at step 8 (leak 9/10 there); by step 12 it is past 20
+# nats and the leak is falling, so a few more steps of slack would not change the matched step.
+GA_LR, GA_STEPS = 3e-4, 12
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +50,18 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def original(one_thread, tmp_path_factory):
-    """A tiny original model that memorised every answer template of 10 forget and 6 retain
-    facts, saved with its forget/retain files: (root, model, tokenizer, world, forget, retain)."""
-    world = generate_world(n_people=4, seed=1, forget_pct=10)
-    forget, retain = world.splits["forget"], world.splits["retain"][:N_RETAIN]
-    assert len(forget) == 10
+    """A tiny original model that memorised every answer template of 10 forget facts (5 of
+    each of the world's 2 forget people) and 6 retain facts of other people, saved with its
+    forget/retain files: (root, model, tokenizer, world, forget, retain).
+
+    Not tests/tiny_trained.py: its 3 forget items are too few for a "most items" rate. Two
+    people rather than one person's ten facts, as in the default world (10 forget people): a
+    single person's facts share the subject's name tokens, which GA drives down in every
+    sibling at once (measured: 4/10 leak at 10 nats, against 9/10 here; docs/effect.md)."""
+    world = generate_world(n_people=20, seed=1, forget_pct=10)
+    forget = world.splits["forget"][::2]
+    retain = world.splits["retain"][:: len(world.splits["retain"]) // N_RETAIN][:N_RETAIN]
+    assert len(forget) == 10 and len({r.fact.subject for r in forget}) == 2
     tokenizer = build_word_tokenizer(world.corpus_texts())
     pairs = [encode_qa(tokenizer, r.question, a) for r in forget + retain for a in world.answer_family(r)]
     torch.manual_seed(0)
@@ -133,6 +143,12 @@ def test_ga_still_leaks_the_value_after_the_target_lost_ten_nats(ga_run):
     assert sum(leaks.values()) > 0.5 * len(forget), greedy["text"].tolist()
     assert matched["forget_greedy_leak"] == pytest.approx(sum(leaks.values()) / len(forget))
     # ... and not by repeating the target: the greedy answer moved off the target's wording.
+    # (The original model learnt all templates equally, so some greedy answers were siblings
+    # from the start; those that were the target left it.)
     targets = {b.item_id: normalise(b.target) for b in bins}
-    moved = [i for i, leaked in leaks.items() if leaked and normalise(greedy.loc[i, "text"]) != targets[i]]
-    assert len(moved) > 0.5 * sum(leaks.values()), greedy["text"].tolist()
+    start = probes[(probes["probe"] == "forget_greedy_leak") & (probes["step"] == 0)].set_index("item_id")
+    was_target = {i for i in start.index if normalise(start.loc[i, "text"]) == targets[i]}
+    is_target = {i for i in greedy.index if normalise(greedy.loc[i, "text"]) == targets[i]}
+    assert was_target and len(is_target) <= len(was_target) // 2, (was_target, is_target)
+    other_wording = [i for i, leaked in leaks.items() if leaked and i not in is_target]
+    assert len(other_wording) > 0.5 * len(forget), greedy["text"].tolist()

@@ -21,8 +21,10 @@ SUBCOMMANDS = [
     "squeeze.cli.unlearn",
     "squeeze.cli.bins",
     "squeeze.cli.plot",
+    "squeeze.cli.judge_calibrate",
     "squeeze.cli.diagnose",
     "squeeze.cli.leaderboard",
+    "squeeze.cli.demo",
 ]
 
 
@@ -45,12 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Our own progress bars say what is happening; the libraries' per-file bars only add noise."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
+    _quiet_libraries()
     try:
         return int(args._run(args) or 0)
     except SqueezeError as exc:

@@ -1,0 +1,80 @@
+"""End to end: `squeeze demo` in its smallest setting produces every artifact (issue 6).
+
+It also checks that a re-run skips every finished stage (the demo is resumable).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from squeeze.cli.main import main
+from squeeze.demo_config import ALL_METHODS
+from squeeze.types import VERDICTS
+
+SMALLEST = [
+    "people=10", "epochs=3", "candidates=4", "steps=2", "track_every=1",
+    "forget_batch_size=2", "retain_batch_size=2", "figures_dir=",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    assert main(["demo", "--out", str(out), *SMALLEST]) == 0
+    return out
+
+
+def test_every_stage_writes_its_artifacts(demo_run):
+    world = demo_run / "world"
+    for split in ("forget", "retain", "holdout", "world_facts"):
+        assert (world / f"{split}.jsonl").stat().st_size > 0
+    assert json.loads((world / "manifest.json").read_text())["seed"] == 0
+    for model in ("original", "retain"):
+        assert (demo_run / "original" / model / "model.safetensors").exists()
+    bins = [json.loads(line) for line in (demo_run / "bins" / "bins.jsonl").read_text().splitlines()]
+    assert bins and all(b["candidates"] for b in bins)
+
+    for method in ALL_METHODS:
+        run = demo_run / "methods" / method
+        assert yaml.safe_load((run / "config.yaml").read_text())["method"] == method
+        assert (run / "model" / "model.safetensors").exists()
+        dynamics = pd.read_parquet(run / "dynamics.parquet")
+        assert set(dynamics["group"]) >= {"target", "high"}
+        assert sorted(dynamics["step"].unique()) == [0, 1, 2]
+        assert json.loads((run / "dynamics_summary.json").read_text())
+        report = json.loads((run / "diagnose" / "report.json").read_text())
+        rates = report["verdicts"]["rates"]
+        assert set(rates) == set(VERDICTS)
+        assert sum(rates.values()) == pytest.approx(1.0)
+        assert (run / "diagnose" / "report.md").read_text().strip()
+        judgments = (run / "diagnose" / "judgments.jsonl").read_text().splitlines()
+        assert len(judgments) == len(bins)
+        assert list((run / "diagnose" / "figures").glob("*.png"))
+
+
+def test_leaderboard_has_one_row_per_method_and_figures_exist(demo_run):
+    board = demo_run / "leaderboard"
+    with open(board / "leaderboard.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(ALL_METHODS)
+    assert "<table" in (board / "leaderboard.html").read_text()
+    assert (board / "leaderboard.png").stat().st_size > 0
+    assert (board / "leaderboard.md").read_text().count("\n|") >= len(ALL_METHODS) + 1
+    figures = {p.name for p in (demo_run / "figures").glob("*.png")}
+    assert {"dynamics.png", "matched_forgetting.png"} <= figures
+    summary = json.loads((demo_run / "demo_summary.json").read_text())
+    assert len(summary["stage_seconds"]) == 3 + 2 * len(ALL_METHODS) + 2
+
+
+def test_rerun_skips_finished_stages(demo_run):
+    before = (demo_run / "methods" / "ga" / "model" / "model.safetensors").stat().st_mtime_ns
+    started = time.perf_counter()
+    assert main(["demo", "--out", str(demo_run), *SMALLEST]) == 0
+    assert time.perf_counter() - started < 30
+    assert (demo_run / "methods" / "ga" / "model" / "model.safetensors").stat().st_mtime_ns == before
