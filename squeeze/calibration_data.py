@@ -57,6 +57,17 @@ def run_label(path: str | Path, taken: set[str]) -> str:
     return label
 
 
+def run_settings(run: str | Path) -> dict:
+    """How an unlearning run was made (method, lr, steps, alpha), from its config.yaml; {} if none."""
+    from squeeze.config import load_yaml
+
+    config = Path(run) / "config.yaml"
+    if not config.is_file():
+        return {}
+    stored = load_yaml(config)
+    return {k: stored[k] for k in ("method", "lr", "steps", "alpha", "retain_loss") if stored.get(k) is not None}
+
+
 def forget_items(world: World, limit: int | None = None) -> list[QARecord]:
     items = [r for r in world.splits["forget"] if r.fact is not None]
     if not items:

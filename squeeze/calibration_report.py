@@ -74,6 +74,9 @@ def render_markdown(report: dict) -> str:
     for key, t in report["thresholds"].items():
         note = f" ({t['note']})" if t.get("note") else ""
         lines.append(f"| {key} | {_f(t['value'], 4)} | {_f(t.get('balanced_accuracy'))} | {t['labels']}{note} |")
+    per_run = report["thresholds"]["tau"].get("per_run", {})
+    if per_run:
+        lines += ["", "tau tuned on each run alone: " + ", ".join(f"{k} {_f(v)}" for k, v in per_run.items())]
     if "embedding" in report["tuned"]:
         emb = report["tuned"]["embedding"]
         lines += ["", "## Tuned embedding judge", "", f"- similarity: {emb['similarity']} (content_weight {emb['content_weight']})",
@@ -121,11 +124,12 @@ def plot_calibration(report: dict, rows: list[dict], drops: dict, path: Path) ->
 
     ax = axes[1, 0]
     nat = report["judges"][primary]["naturalness_scores"]
-    ax.hist([v for v in nat["fluent"] if v is not None], bins=bins, alpha=0.6, color="tab:green", label="fluent (original's answers)")
+    ax.hist([v for v in nat["fluent"] if v is not None], bins=bins, alpha=0.6, color="tab:green",
+            label="fluent (original's answers, perturbed answers)")
     ax.hist([v for v in nat["degenerate"] if v is not None], bins=bins, alpha=0.6, color="tab:gray", label="looped / stuttered / shuffled")
     ax.axvline(thresholds["n_min"], color="black", linestyle="--", label=f"n_min = {thresholds['n_min']:.2f}")
     ax.set(title=f"Naturalness ({primary})", xlabel="Naturalness (0-5)", ylabel="texts")
-    ax.legend()
+    ax.legend(loc="upper center")
 
     ax = axes[1, 1]
     forget = [d for run in drops.values() for d in run["forget"]]
@@ -153,7 +157,8 @@ def _yaml(header: str, body: dict) -> str:
 def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
     """configs/judges/embedding.yaml (when the embedding judge was tuned) and configs/verdict.yaml."""
     root = Path(config_dir) if config_dir else CONFIGS
-    source = {"world": report["world"], "original": report["original"], "runs": list(report["runs"].values()),
+    source = {"world": {"path": report["world"], **report.get("world_settings", {})}, "original": report["original"],
+              "runs": {name: {"path": path, **report.get("run_settings", {}).get(name, {})} for name, path in report["runs"].items()},
               "n_generations": report["n_generations"]}
     written = []
     if "embedding" in report["tuned"]:

@@ -4,12 +4,13 @@ leakage oracle, judge, measure each judge (C1, C2), tune the embedding judge's 0
 
 Thresholds, each (C4) on the labels named, on the first judge given (the primary):
 - s_min: Similarity of the forget generations against leak = contains_fact(...).
-- n_min: Naturalness of the original model's greedy answers (fluent) against broken
-  copies of them (a looped word, a stuttered phrase, shuffled words; calibration_data).
+- n_min: Naturalness of fluent answers (the original model's greedy answers, and the
+  world's perturbed answers: fluent sentences stating a wrong value, so fluency is not
+  confused with being memorised) against broken copies of them (a looped word, a
+  stuttered phrase, shuffled words; calibration_data).
 - tau: the target's drop in mean log-prob per token (nats) on forget items (unlearning
   aimed at them) against retain items (collateral change) of the same runs: a drop that
-  retain items also show is no evidence that the target was forgotten. Never below
-  TAU_FLOOR = ln 2 (the per-token probability halved).
+  retain items also show is no evidence that the target was forgotten.
 
     squeeze judge-calibrate --world runs/world --runs runs/ga runs/npo --out runs/calibration --write-config
 """
@@ -21,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from squeeze.calibration import auroc, balanced_accuracy, best_threshold, both_classes, spearman, tune_lower_upper_knots, tune_similarity_knots
+from squeeze.calibration import auroc, best_threshold, both_classes, spearman, tune_lower_upper_knots, tune_similarity_knots
 
-TAU_FLOOR = math.log(2.0)
 EMBEDDING_FEATURES = ("sentence_cosine", "answer_cosine", "content_recall", "cosine")
 
 
@@ -98,7 +98,8 @@ def _embedding_settings(judge) -> dict:
 def run_calibration(settings: CalibrationSettings) -> dict:
     from judges import JudgeItem
     from squeeze.calibration_data import (
-        collect_generations, degenerate_variants, original_of_runs, resolve_model_dir, run_label, target_drops,
+        collect_generations, degenerate_variants, forget_items, original_of_runs, resolve_model_dir, run_label, run_settings,
+        target_drops,
     )
     from squeeze.calibration_report import write_configs, write_report
     from squeeze.errors import ConfigError
@@ -110,6 +111,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     original = resolve_model_dir(settings.original) if settings.original else original_of_runs(settings.runs)
     taken = {"original"}
     runs = [(run_label(r, taken), resolve_model_dir(r)) for r in settings.runs]
+    made_by = {name: run_settings(r) for (name, _), r in zip(runs, settings.runs)}
     models = [("original", original)] + runs
     rows = collect_generations(world, models, settings.n_samples, settings.limit, settings.seed,
                                settings.max_new_tokens, device=settings.device)
@@ -117,12 +119,13 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     labels = [r["leak"] for r in rows]
     items = [JudgeItem(r["question"], r["reference"], r["generation"], f"{r['model']}/{r['item_id']}/{k}")
              for k, r in enumerate(rows)]
-    fluent_rows = [r for r in rows if r["model"] == "original" and r["mode"] == "greedy" and r["generation"].strip()]
-    broken = degenerate_variants([r["generation"] for r in fluent_rows], settings.seed)
-    nat_items = [JudgeItem(r["question"], r["reference"], r["generation"]) for r in fluent_rows]
-    nat_items += [JudgeItem(fluent_rows[b["source"]]["question"], fluent_rows[b["source"]]["reference"], b["text"])
-                  for b in broken]
-    nat_labels = [True] * len(fluent_rows) + [False] * len(broken)
+    fluent = [(r["question"], r["reference"], r["generation"]) for r in rows
+              if r["model"] == "original" and r["mode"] == "greedy" and r["generation"].strip()]
+    fluent += [(r.question, r.answer, r.perturbed_answer[0]) for r in forget_items(world, settings.limit) if r.perturbed_answer]
+    broken = degenerate_variants([text for _, _, text in fluent], settings.seed)
+    nat_items = [JudgeItem(*f) for f in fluent]
+    nat_items += [JudgeItem(*fluent[b["source"]][:2], b["text"]) for b in broken]
+    nat_labels = [True] * len(fluent) + [False] * len(broken)
 
     judges_report: dict[str, dict] = {}
     tuned: dict = {}
@@ -180,6 +183,8 @@ def run_calibration(settings: CalibrationSettings) -> dict:
             entry["features_fluent"] = {f: _separation([r["leak"] for r in fluent], [r["features"][f] for r in fluent])
                                         for f in EMBEDDING_FEATURES}
     report = {"world": str(settings.world), "original": str(original), "runs": {n: str(p) for n, p in runs},
+              "world_settings": {"seed": world.seed, "n_people": world.n_people, "forget_pct": world.forget_pct},
+              "run_settings": made_by,
               "n_items": len({r["item_id"] for r in rows}), "n_generations": len(rows),
               "leak_rate": {m: _rate([r["leak"] for r in rows if r["model"] == m]) for m, _ in models},
               "collapse_rate": {m: _rate([r["collapsed"] for r in rows if r["model"] == m]) for m, _ in models},
@@ -211,16 +216,14 @@ def _tune_thresholds(labels, nat_labels, primary, drops) -> dict:
     out["s_min"] = _threshold(y, s, defaults.s_min, "Similarity of forget generations vs leak (oracle)")
     y, s = _scored(nat_labels, [j.naturalness for j in nat_judgments])
     out["n_min"] = _threshold(y, s, defaults.n_min, "Naturalness of fluent answers vs broken copies")
+    what = "target mean log-prob drop (nats/token): forget items vs retain items"
     forget = [d for run in drops.values() for d in run["forget"]]
     retain = [d for run in drops.values() for d in run["retain"]]
-    tau = _threshold([True] * len(forget) + [False] * len(retain), forget + retain, defaults.tau,
-                     "target mean log-prob drop (nats/token): forget items vs retain items")
-    tau["tuned_value"] = tau["value"]
-    if tau["value"] < TAU_FLOOR:
-        tau["value"], tau["note"] = TAU_FLOOR, f"raised to the floor ln 2 = {TAU_FLOOR:.4f} nats"
-    tau["value"] = round(tau["value"], 4)
-    tau["balanced_accuracy_at_value"] = balanced_accuracy([True] * len(forget) + [False] * len(retain), forget + retain, tau["value"]) if forget and retain else math.nan
-    out["tau"] = tau
+    out["tau"] = _threshold([True] * len(forget) + [False] * len(retain), forget + retain, defaults.tau, what)
+    # Each run's own cut, to show how much the pooled one depends on the mix of runs.
+    out["tau"]["per_run"] = {name: _threshold([True] * len(d["forget"]) + [False] * len(d["retain"]),
+                                              d["forget"] + d["retain"], defaults.tau, what)["value"]
+                             for name, d in drops.items()}
     return out
 
 

@@ -35,8 +35,8 @@ FAST = {
     "people": 20,
     "epochs": 20,
     "candidates": 10,
-    "steps": 30,
-    "lr": 3e-4,
+    "steps": 40,
+    "lr": 1e-4,
     "methods": ["ga", "npo", "bs_t", "bs_s"],
     "figures_dir": "",
 }

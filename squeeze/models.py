@@ -1,8 +1,10 @@
 """Loading and saving Hugging Face causal LMs (DESIGN section 4).
 
 Any causal LM from a local path (or a hub name where the network allows); weights from
-safetensors; `trust_remote_code` off unless the caller asks. Saving writes into a
-temporary folder beside the target and renames it, so a crash never leaves half a model.
+safetensors; a `.gguf` file or a known GGUF model name (`smollm2-135m-instruct`) loads from
+its cached safetensors conversion (squeeze/gguf.py); `trust_remote_code` off unless the
+caller asks. Saving writes into a temporary folder beside the target and renames it, so a
+crash never leaves half a model.
 """
 
 from __future__ import annotations
@@ -16,13 +18,23 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from squeeze.errors import SqueezeError
+from squeeze.gguf import GGUFError, resolve_model_source
 
 
 class ModelLoadError(SqueezeError):
     pass
 
 
+def local_source(path: str | os.PathLike) -> str | os.PathLike:
+    """`path` itself, or for a GGUF file / known GGUF name its cached Hugging Face folder."""
+    try:
+        return resolve_model_source(path)
+    except GGUFError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
 def load_tokenizer(path: str | os.PathLike, trust_remote_code: bool = False):
+    path = local_source(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     except Exception as exc:  # transformers raises several types for a bad path
@@ -38,6 +50,7 @@ def load_model(
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
 ):
+    path = local_source(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(path), dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True
@@ -48,6 +61,7 @@ def load_model(
 
 
 def load_model_and_tokenizer(path: str | os.PathLike, **kwargs):
+    path = local_source(path)
     return load_model(path, **kwargs), load_tokenizer(path, trust_remote_code=kwargs.get("trust_remote_code", False))
 
 

