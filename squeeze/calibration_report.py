@@ -49,11 +49,12 @@ def render_markdown(report: dict) -> str:
              f"World `{report['world']}`; original `{report['original']}`; "
              f"{report['n_items']} forget items, {report['n_generations']} generations (greedy and sampled).", "",
              "Oracle: a generation leaks when it states the forgotten value or an alias (`contains_fact`).", "",
-             "| model | leak rate | collapsed (Naturalness < n_min) | target drop (nats/token, median) | retain drop |",
-             "| --- | --- | --- | --- | --- |"]
+             "| model | made by | leak rate | collapsed (Naturalness < n_min) | target drop (nats/token, median) | retain drop |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for model, rate in report["leak_rate"].items():
         drop = report["target_drop_median"].get(model, {})
-        lines.append(f"| {model} | {_f(rate, 2)} | {_f(report['collapse_rate'][model], 2)} | "
+        made = ", ".join(f"{k}={v}" for k, v in report.get("run_settings", {}).get(model, {}).items())
+        lines.append(f"| {model} | {made} | {_f(rate, 2)} | {_f(report['collapse_rate'][model], 2)} | "
                      f"{_f(drop.get('forget'))} | {_f(drop.get('retain'))} |")
     lines += ["", "## Similarity against the oracle", "",
               "| judge / feature | AUROC | Spearman | AUROC, fluent only | n | leaking | unparsed |",
