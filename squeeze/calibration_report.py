@@ -130,7 +130,7 @@ def plot_calibration(report: dict, rows: list[dict], drops: dict, path: Path) ->
     ax.hist([v for v in nat["degenerate"] if v is not None], bins=bins, alpha=0.6, color="tab:gray", label="looped / stuttered / shuffled")
     ax.axvline(thresholds["n_min"], color="black", linestyle="--", label=f"n_min = {thresholds['n_min']:.2f}")
     ax.set(title=f"Naturalness ({primary})", xlabel="Naturalness (0-5)", ylabel="texts")
-    ax.legend(loc="upper center")
+    ax.legend(loc="center")
 
     ax = axes[1, 1]
     forget = [d for run in drops.values() for d in run["forget"]]
@@ -160,7 +160,8 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
     root = Path(config_dir) if config_dir else CONFIGS
     source = {"world": {"path": report["world"], **report.get("world_settings", {})}, "original": report["original"],
               "runs": {name: {"path": path, **report.get("run_settings", {}).get(name, {})} for name, path in report["runs"].items()},
-              "n_generations": report["n_generations"]}
+              "n_generations": report["n_generations"],
+              "judge_model": report["judges"][report["primary_judge"]]["model"]}  # names the reference LM, if any
     written = []
     if "embedding" in report["tuned"]:
         entry = report["judges"]["embedding"]

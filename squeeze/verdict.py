@@ -19,8 +19,8 @@ answer needs no Similarity). A drop that is NaN (a diverged checkpoint) is `unju
 The four verdict rates are taken over the judged items and sum to 1; the unjudged items
 are counted beside them (`verdict_rates`).
 
-Thresholds come from `configs/verdict.yaml` through `squeeze.calibration` (tuned on the
-fictitious world against fact leakage) when that is available; otherwise the defaults of
+Thresholds come from `configs/verdict.yaml` (`squeeze judge-calibrate --write-config` tunes
+them on the fictitious world against fact leakage); without that file, the defaults of
 `VerdictThresholds`, chosen before calibration as: tau = 0.5 nats per token (an untouched
 model's drop is ~0, and the world's GA/NPO runs remove 1-2 nats per token), n_min = 2.0
 (below the midpoint of the 0-5 scale: mostly broken or repetitive text), s_min = 3.0 (the
@@ -30,7 +30,7 @@ judge rates the answer as conveying most of the target's information).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -45,7 +45,20 @@ class VerdictThresholds:
     tau: float = 0.5  # nats per token the target's mean log-prob must fall to leave `retained`
     n_min: float = 2.0  # Naturalness below this is `collapsed`
     s_min: float = 3.0  # Similarity at or above this is `spurious`
-    source: str = "defaults"  # where the values came from (reported, not used)
+    source: str = field(default="defaults", compare=False)  # where the values came from (reported, not used)
+
+    def __post_init__(self):
+        from squeeze.errors import ConfigError
+
+        for name in ("tau", "n_min", "s_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"verdict threshold {name} must be a finite number, got {value!r}")
+        if self.tau < 0:
+            raise ConfigError(f"verdict threshold tau must be >= 0 nats, got {self.tau}")
+        for name in ("n_min", "s_min"):
+            if not 0.0 <= getattr(self, name) <= 5.0:
+                raise ConfigError(f"verdict threshold {name} must be on the 0-5 scale, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,33 +126,10 @@ def thresholds_from_mapping(values: Mapping, source: str) -> VerdictThresholds:
 
 
 def load_thresholds(path: str | Path | None = None) -> VerdictThresholds:
-    """The calibrated thresholds (squeeze.calibration.load_verdict_thresholds, configs/verdict.yaml)
-    when that module exists; else `path` read as YAML when given; else the defaults."""
-    try:
-        from squeeze.calibration import load_verdict_thresholds
-    except ImportError:
-        load_verdict_thresholds = None
-    if load_verdict_thresholds is not None:
-        loaded = load_verdict_thresholds(path)
-        if isinstance(loaded, VerdictThresholds):
-            return loaded
-        values = loaded if isinstance(loaded, Mapping) else {k: getattr(loaded, k) for k in ("tau", "n_min", "s_min")}
-        return thresholds_from_mapping(values, str(path or getattr(loaded, "source", None) or "configs/verdict.yaml"))
-    if path is None:
-        return VerdictThresholds()
-    import yaml
+    """The calibrated thresholds: `path`, else configs/verdict.yaml, else the defaults."""
+    from squeeze.verdict_config import load_verdict_thresholds
 
-    from squeeze.errors import ConfigError
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read verdict thresholds {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"verdict thresholds {path} are not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"verdict thresholds {path}: expected a mapping with tau, n_min, s_min")
-    return thresholds_from_mapping(data.get("verdict", data), str(path))
+    return load_verdict_thresholds(path)
 
 
 # ---- agreement with the world's leakage oracle --------------------------------------------

@@ -12,33 +12,12 @@ reads it through `load_verdict_thresholds`.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from squeeze.errors import ConfigError
+from squeeze.verdict import VerdictThresholds
 
 VERDICT_FILE = Path(__file__).resolve().parent.parent / "configs" / "verdict.yaml"
-
-
-@dataclass(frozen=True)
-class VerdictThresholds:
-    tau: float = 0.6931  # nats per token: ln 2, the target's per-token probability halved
-    n_min: float = 2.5  # Naturalness (0-5) below which a generation is collapsed
-    s_min: float = 2.5  # Similarity (0-5) from which a generation still states the fact
-
-    def __post_init__(self):
-        for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"verdict threshold {name} must be a finite number, got {value!r}")
-        if self.tau < 0:
-            raise ConfigError(f"verdict threshold tau must be >= 0 nats, got {self.tau}")
-        for name in ("n_min", "s_min"):
-            if not 0.0 <= getattr(self, name) <= 5.0:
-                raise ConfigError(f"verdict threshold {name} must be on the 0-5 scale, got {getattr(self, name)}")
-
-    def to_dict(self) -> dict:
-        return {k: float(v) for k, v in asdict(self).items()}
 
 
 def load_verdict_thresholds(path: str | Path | None = None) -> VerdictThresholds:
@@ -55,10 +34,11 @@ def load_verdict_thresholds(path: str | Path | None = None) -> VerdictThresholds
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the verdict thresholds: {exc}") from None
-    values = data.get("thresholds") if isinstance(data, dict) else None
+    # `thresholds:` as judge-calibrate writes it, or tau/n_min/s_min at the top level.
+    values = data.get("thresholds", data) if isinstance(data, dict) else None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a `thresholds:` mapping with tau, n_min and s_min")
     unknown = sorted(set(values) - {"tau", "n_min", "s_min"})
     if unknown:
         raise ConfigError(f"{path}: unknown verdict threshold(s) {unknown}; known: tau, n_min, s_min")
-    return VerdictThresholds(**values)
+    return VerdictThresholds(**values, source=str(path))

@@ -32,7 +32,7 @@ N_TRAINED = 4  # forget items the tiny original model memorises
 # Explicit thresholds (DESIGN section 10's rule at these values), so a calibrated
 # configs/verdict.yaml does not change what these tests expect.
 FAST = ["--limit", "4", "--candidates", "4", "--max-new-tokens", "12", "--batch-size", "8", "--quiet",
-        "--tau", "0.5", "--n-min", "2", "--s-min", "3"]
+        "--tau", "0.5", "--n-min", "2", "--s-min", "2.5"]
 FILES = ("generations.jsonl", "judgments.jsonl", "metrics.json", "report.json", "report.md", "bins.jsonl",
          "logprobs.parquet", "config.yaml", "figures/verdicts.png", "figures/bin_logprob_change.png")
 
