@@ -6,8 +6,8 @@ Each finished stage leaves a marker in OUT/stages/; a re-run skips finished stag
 resumes an interrupted unlearning run from its last checkpoint. Offline by default (the
 embedding judge); `--judge openai --judge-base-url URL --judge-model NAME` uses a server.
 
-    squeeze demo                 # default settings (about 15 minutes on 2 CPU cores)
-    squeeze demo --fast          # a smaller world, four methods (about 3 minutes)
+    squeeze demo                 # default settings (about 5 minutes on 2 CPU cores)
+    squeeze demo --fast          # a smaller world, four methods (about 1 minute)
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", default=None, help="run directory (default runs/demo, or runs/demo-fast with --fast)")
-    parser.add_argument("--fast", action="store_true", help="smaller world, four methods: about 3 minutes")
+    parser.add_argument("--fast", action="store_true", help="smaller world, four methods: about 1 minute")
     parser.add_argument("--judge", default=None, choices=("embedding", "openai", "hf"), help="judge backend (default embedding, offline)")
     parser.add_argument("--judge-base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--judge-model", default=None, help="judge model name (openai) or local path (hf)")
