@@ -62,7 +62,14 @@ class Demo:
         _cli(["world", "--out", self.world, "--people", c.people, "--seed", c.world_seed, "--forget-pct", c.forget_pct])
 
     def train_original(self) -> None:
-        _cli(["train-original", "--world", self.world, "--out", self.original, f"epochs={self.cfg.epochs}"])
+        c = self.cfg
+        argv = ["train-original", "--world", self.world, "--out", self.original, f"epochs={c.epochs}"]
+        # Only settings the config changes are passed on, so the from-scratch demo runs as before.
+        optional = {"base_model": c.base_model, "lr": c.train_lr, "batch_size": c.train_batch_size, "threads": c.train_threads}
+        argv += [f"{key}={value}" for key, value in optional.items() if value]
+        if not c.train_parallel:
+            argv.append("parallel=false")
+        _cli(argv)
 
     def make_bins(self) -> None:
         _cli(["bins", "--model", self.original / "original", "--forget", self.world, "--out", self.bins,

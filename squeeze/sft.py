@@ -57,7 +57,7 @@ def train_lm(model, tokenizer, world, splits: Sequence[str], cfg: TrainOriginalC
     """Answer-only NLL training; returns the per-epoch loss log."""
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
-    collate = collator_for(tokenizer, padding_side="right")
+    collate = collator_for(tokenizer, padding_side="right", max_length=cfg.max_length or None)
     n_pairs = sum(len(world.splits[s]) * len(world.answer_family(world.splits[s][0])) for s in splits if world.splits[s])
     steps_per_epoch = math.ceil(n_pairs / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -92,6 +92,21 @@ def train_lm(model, tokenizer, world, splits: Sequence[str], cfg: TrainOriginalC
     return log
 
 
+def load_base(source: str):
+    """A fresh copy of the pretrained base model with its own tokenizer (chat template included).
+
+    Each training process loads its own copy, so original and retain both start from the
+    same weights. Fine-tuning runs in float32 whatever the base was stored in.
+    """
+    from squeeze.models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(source, dtype=torch.float32)
+    # Padding is masked out of the loss; generation must still know which id pads.
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
 def _train_one(cfg: TrainOriginalConfig, name: str) -> tuple[list[dict], float]:
     """Build, train and save one model; a process of its own when models train in parallel."""
     from squeeze.models import save_model
@@ -102,11 +117,14 @@ def _train_one(cfg: TrainOriginalConfig, name: str) -> tuple[list[dict], float]:
         torch.set_num_threads(cfg.threads)
     started = time.perf_counter()
     world = load_world(cfg.world)
-    tokenizer = build_word_tokenizer(world.corpus_texts())
-    model = build_tiny_llama(
-        len(tokenizer), hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-        num_heads=cfg.num_heads, seed=cfg.seed, tokenizer=tokenizer,
-    )
+    if cfg.base_model:
+        model, tokenizer = load_base(cfg.base_model)
+    else:
+        tokenizer = build_word_tokenizer(world.corpus_texts())
+        model = build_tiny_llama(
+            len(tokenizer), hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+            num_heads=cfg.num_heads, seed=cfg.seed, tokenizer=tokenizer,
+        )
     log = train_lm(model, tokenizer, world, PLAN[name], cfg, desc=f"train {name}")
     save_model(model, tokenizer, Path(cfg.out) / name)
     return log, time.perf_counter() - started
@@ -128,6 +146,14 @@ def train_original(cfg: TrainOriginalConfig) -> Path:
     if unknown or not cfg.models:
         raise ConfigError(f"models must be a non-empty subset of {sorted(PLAN)}, got {cfg.models}")
     world = load_world(cfg.world)
+    if cfg.base_model:
+        from squeeze.gguf import is_gguf_source
+        from squeeze.models import local_source
+
+        if not is_gguf_source(cfg.base_model) and not Path(cfg.base_model).is_dir():
+            raise ConfigError(f"base_model {cfg.base_model!r} is neither a model folder, a .gguf file nor a known model name")
+        # Resolve (for a GGUF: convert and cache) once here, so parallel processes only read the cache.
+        local_source(cfg.base_model)
     run = RunDir(cfg.out).create()
     write_text(run.config, to_yaml(cfg))
     started = time.perf_counter()
@@ -148,5 +174,7 @@ def train_original(cfg: TrainOriginalConfig) -> Path:
     report["train_wall_seconds"] = wall
     report["train_log"] = {name: log for name, (log, _) in results.items()}
     report["n_parameters"] = sum(p.numel() for p in next(iter(models.values())).parameters())
+    if cfg.base_model:
+        report["base_model"] = cfg.base_model
     write_json(run / "train_report.json", report)
     return run.root

@@ -23,3 +23,5 @@ class TrainOriginalConfig:
     threads: int = option(1, "torch CPU threads per training process (0: torch's default); tiny models run best on one")
     parallel: bool = option(True, "train the models in parallel processes")
     models: list = option(["original", "retain"], "which models to train")
+    base_model: str = option("", "pretrained model to fine-tune instead of training from scratch: a Hugging Face folder, a .gguf file or a known name (smollm2-135m-instruct); its tokenizer and chat template are used and hidden_size/num_layers/num_heads are ignored. '' trains a tiny Llama from scratch. Pretrained models want a far lower lr (5e-5 .. 2e-4)")
+    max_length: int = option(0, "cut training sequences to this many tokens, prompt first (0: no cut)")
