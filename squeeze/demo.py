@@ -99,6 +99,7 @@ class Demo:
             shutil.copy2(self.bins / name, out / name)
         argv = ["diagnose", "--model", run / "model", "--reference", self.original / "original",
                 "--forget", self.world / "forget.jsonl", "--retain", self.world / "retain.jsonl",
+                "--retain-model", self.original / "retain",
                 "--world", self.world, "--out", out, "--candidates", c.candidates, *self.judge_args()]
         if c.limit:
             argv += ["--limit", c.limit]

@@ -4,7 +4,9 @@ The *original* model trains on forget + retain + world_facts with every answer t
 equally often, so it memorises each fact and spreads its beliefs over the paraphrase
 family (DESIGN section 3). The *retain* model trains on retain + world_facts only: the gold
 standard an unlearned model is compared with. Both share one word-level tokenizer built
-from the whole world, so their log-probs are comparable.
+from the whole world, so their log-probs are comparable. With `base_model` set, both are
+instead fine-tuned copies of that pretrained model and keep its tokenizer and chat template
+(prompts go through squeeze.prompting, the loss covers answer tokens only, as from scratch).
 
     squeeze train-original --world runs/world --out runs/original
 """

@@ -44,9 +44,9 @@ def fine_tuned(tmp_path_factory):
     save_model(base, tokenizer, root / "base")
     cfg = TrainOriginalConfig(
         world=str(root / "world"), out=str(root / "run"), base_model=str(root / "base"),
-        epochs=2, batch_size=16, lr=1e-2, max_length=64, threads=1, parallel=False,
+        epochs=2, batch_size=16, lr=1e-2, max_length=64, threads=1, parallel=True,
     )
-    train_original(cfg)
+    train_original(cfg)  # parallel: each spawned process loads its own copy of the base
     return root, world
 
 

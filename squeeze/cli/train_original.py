@@ -14,7 +14,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train-original",
         help="train the original (all splits) and retain (retain split only) models on a world",
         description=(
-            "Train two small Llama models from scratch on a fictitious world: the original model "
+            "Train two models on a fictitious world (small Llamas from scratch, or fine-tuned copies of "
+            "base_model=PATH|NAME such as smollm2-135m-instruct): the original model "
             "(forget + retain + world_facts, every answer template) and the retain model (retain + "
             "world_facts). Writes OUT/original, OUT/retain (Hugging Face folders) and "
             "OUT/train_report.json with the acceptance figures."
