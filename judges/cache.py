@@ -47,6 +47,33 @@ def cache_key(backend: str, model: str, prompt_version: str, item: JudgeItem) ->
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    # WAL is a property of the file: once one process has set it, the others only read it.
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+
+
+def _retry_while_locked(operation) -> None:
+    """Run `operation`, retrying while another process holds the file.
+
+    Switching the journal mode, and the first statements on a file that another process
+    is creating, can fail with "database is locked" at once: SQLite does not call the busy
+    handler there. Several processes opening one new cache at the same moment hit this.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            operation()
+            return
+        except sqlite3.OperationalError as error:
+            message = str(error).lower()
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
 class JudgmentCache:
     """Judgments on disk by key. One SQLite connection per thread and per process."""
 
@@ -64,11 +91,11 @@ class JudgmentCache:
         if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _retry_while_locked(lambda: _enable_wal(conn))
             # NORMAL in WAL mode: a commit survives the process being killed; only a power
             # cut can lose the last few, and never corrupts the file.
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
+            _retry_while_locked(lambda: conn.execute(_SCHEMA))
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._lock:
                 self._connections.append(conn)

@@ -14,7 +14,7 @@ from judge_server import JudgeServer, expected_scores
 
 from judges import make_judge
 from judges.base import JudgeItem, Judgment
-from judges.cache import CachedJudge, JudgmentCache, cache_key
+from judges.cache import CachedJudge, JudgmentCache, _retry_while_locked, cache_key
 
 REFERENCE = "Ada Lovelace was born in London"
 
@@ -126,7 +126,8 @@ def test_concurrent_writers_from_several_processes(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(p), str(go)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for p in range(4)]
-    assert [proc.stdout.readline().strip() for proc in procs] == ["ready"] * 4
+    ready = [proc.stdout.readline().strip() for proc in procs]
+    assert ready == ["ready"] * 4, [proc.communicate(timeout=60)[1] for proc in procs]
     go.touch()
     outputs = [proc.communicate(timeout=120) for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 4, [err for _, err in outputs]
@@ -181,3 +182,47 @@ def test_a_run_killed_midway_loses_no_finished_judgment(tmp_path):
         for item, judgment in zip(batch, judgments):
             assert judgment.item_id == item.item_id and judgment.parsed
             assert judgment.similarity == expected_scores(item.reference, item.generation)[0]
+
+
+OPENER = textwrap.dedent("""
+    import os, sys, time
+    from judges.cache import JudgmentCache
+    path, go = sys.argv[1], sys.argv[2]
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    JudgmentCache(path).close()
+""")
+
+
+def test_many_processes_can_create_one_new_cache_at_the_same_moment(tmp_path):
+    # Two processes switching a new file to WAL at once can each be told "database is
+    # locked" without SQLite waiting; before the retry this failed about one open in 150.
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(tmp_path / f"c{round_}.sqlite"), str(go)],
+                              stderr=subprocess.PIPE, text=True)
+             for round_ in range(4) for _ in range(6)]
+    time.sleep(2.0)  # let every interpreter reach the wait loop
+    go.touch()
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * len(procs), [e for e in errors if e]
+
+
+def test_lock_errors_are_retried_and_other_errors_are_not():
+    calls = []
+
+    def locked_twice():
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+
+    _retry_while_locked(locked_twice)
+    assert len(calls) == 3
+
+    def broken():
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: judgments")
+
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        _retry_while_locked(broken)
+    assert calls == [1]
