@@ -144,7 +144,7 @@ class Demo:
         from squeeze.config import to_dict
 
         stages = self.stages()
-        timings = {}
+        timings, skipped = {}, []
         started = time.perf_counter()
         bar = tqdm(stages, desc="squeeze demo", unit="stage", position=0)
         for stage in bar:
@@ -152,13 +152,15 @@ class Demo:
             marker = self.marker(stage)
             if marker.exists():
                 timings[stage.name] = read_json(marker)["seconds"]
+                skipped.append(stage.name)
                 continue
             t0 = time.perf_counter()
             stage.action()
             timings[stage.name] = time.perf_counter() - t0
             write_json(marker, {"stage": stage.name, "seconds": timings[stage.name]})
         bar.close()
-        summary = {"config": to_dict(self.cfg), "stage_seconds": timings, "wall_seconds": time.perf_counter() - started}
+        summary = {"config": to_dict(self.cfg), "stage_seconds": timings, "skipped_stages": skipped,
+                   "wall_seconds": time.perf_counter() - started}
         write_json(self.run / "demo_summary.json", summary)
         return summary
 
