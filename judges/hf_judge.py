@@ -8,18 +8,26 @@ They are sorted by length, left-padded and generated greedily in batches, so a r
 deterministic; there are no retries, since greedy decoding would give the same answer.
 A score that cannot be parsed is None, and the Judgment's `error` says why.
 
+`scoring="logprob"` is for small chat models that do not keep to the JSON form (SmolLM2-135M
+answers the prompt with prose): the assistant turn is pre-filled with `{"score":` and one
+forward pass gives the next token's probabilities over the digits 0-5; the score is their
+expectation (`expected_score`). No text is generated, so nothing can fail to parse, and one
+forward pass replaces up to `max_new_tokens` decoding steps.
+
     judge = HFJudge(model="path/to/Qwen2.5-1.5B-Instruct", batch_size=8)
     judge = HFJudge(model=model, tokenizer=tokenizer)      # objects already in memory
+    judge = HFJudge(model="smollm2-folder", scoring="logprob")
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from judges.base import ASPECTS, JudgeItem, Judgment, ResultCallback
+from judges.base import ASPECTS, SCORE_MAX, SCORE_MIN, JudgeItem, Judgment, ResultCallback
 from judges.parsing import AspectAnswer, judgment_from_answers, parse_score
 from judges.prompting import load_prompt, render_messages, render_plain
 
@@ -33,10 +41,15 @@ class HFJudgeConfig:
     dtype: str = "auto"  # torch dtype name for a model loaded from a path
     prompt_version: str = "v1"
     name: str | None = None  # the judge's name in `model` (and in cache keys)
+    # "generate": greedy answer, parsed strictly. "logprob": no generation; the answer is
+    # pre-filled up to `{"score":` and the score is the expectation of the next digit.
+    scoring: str = "generate"
 
     def __post_init__(self):
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ValueError("hf judge: batch_size and max_new_tokens must be at least 1")
+        if self.scoring not in ("generate", "logprob"):
+            raise ValueError(f"hf judge: scoring must be generate or logprob, got {self.scoring!r}")
 
 
 class HFJudge:
@@ -59,20 +72,24 @@ class HFJudge:
             self._model, self._tokenizer = model, tokenizer
             name = getattr(getattr(model, "config", None), "name_or_path", "") or "in-memory"
         self.model = self.config.name or name
-        self.prompt_version = self.config.prompt_version
+        # The scoring mode is part of the cache key: the two modes give different scores.
+        self.prompt_version = self.config.prompt_version + ("+logprob" if self.config.scoring == "logprob" else "")
+        self._digit_ids = digit_token_ids(self._tokenizer) if self.config.scoring == "logprob" else None
         for aspect in ASPECTS:
-            load_prompt(aspect, self.prompt_version)
+            load_prompt(aspect, self.config.prompt_version)
 
     def _text(self, aspect: str, item: JudgeItem) -> str:
-        messages = render_messages(aspect, self.prompt_version, item)
+        messages = render_messages(aspect, self.config.prompt_version, item)
         tokenizer = self._tokenizer
+        prefill = SCORE_PREFILL if self.config.scoring == "logprob" else ""
         if not getattr(tokenizer, "chat_template", None):
-            return render_plain(messages)
+            return render_plain(messages) + prefill
         try:
-            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         except Exception:  # templates without a system role raise; fold it into the user turn
             merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
-            return tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+            text = tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+        return text + prefill
 
     def judge(self, items: Sequence[JudgeItem], on_result: ResultCallback | None = None) -> list[Judgment]:
         tokenizer = self._tokenizer
@@ -92,12 +109,13 @@ class HFJudge:
         for start in range(0, len(order), self.config.batch_size):
             batch = [requests[r] for r in order[start : start + self.config.batch_size]]
             began = time.perf_counter()
-            texts = self._generate([ids for _, _, ids in batch])
+            if self.config.scoring == "logprob":
+                batch_answers = [self._expected_answer(p) for p in self._digit_probabilities([ids for _, _, ids in batch])]
+            else:
+                batch_answers = [self._parsed_answer(text) for text in self._generate([ids for _, _, ids in batch])]
             share = (time.perf_counter() - began) / len(batch)
-            for (index, aspect, _), text in zip(batch, texts):
-                parsed = parse_score(text)
-                error = None if parsed.score is not None else f"unparseable answer: {parsed.problem}"
-                answers[index][aspect] = AspectAnswer(parsed.score, parsed.reason, text, error)
+            for (index, aspect, _), answer in zip(batch, batch_answers):
+                answers[index][aspect] = answer
                 elapsed[index] += share
                 if len(answers[index]) == len(ASPECTS):
                     judgment = judgment_from_answers(
@@ -108,20 +126,61 @@ class HFJudge:
                         on_result(index, judgment)
         return results  # type: ignore[return-value]
 
-    def _generate(self, batch_ids: list[list[int]]) -> list[str]:
+    @staticmethod
+    def _parsed_answer(text: str) -> AspectAnswer:
+        parsed = parse_score(text)
+        error = None if parsed.score is not None else f"unparseable answer: {parsed.problem}"
+        return AspectAnswer(parsed.score, parsed.reason, text, error)
+
+    @staticmethod
+    def _expected_answer(probabilities: list[float]) -> AspectAnswer:
+        score, mass = expected_score(probabilities)
+        shown = ", ".join(f"{d}: {p:.3f}" for d, p in enumerate(probabilities))
+        raw = json.dumps({"digit_probabilities": probabilities, "digit_mass": mass})
+        if score is None:
+            return AspectAnswer(None, None, raw, "no probability on any score digit")
+        return AspectAnswer(score, f"expected score over next-digit probabilities ({shown}); mass on digits {mass:.3f}", raw)
+
+    def _left_padded(self, batch_ids: list[list[int]]):
         import torch
 
-        tokenizer, model = self._tokenizer, self._model
+        tokenizer = self._tokenizer
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if pad_id is None:
             raise ValueError("hf judge: the tokenizer has neither a pad nor an EOS token to pad batches with")
         width = max(len(ids) for ids in batch_ids)
-        # Left padding: every prompt ends at the last column, where generation starts.
+        # Left padding: every prompt ends at the last column, where the answer starts.
         input_ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
         for row, ids in enumerate(batch_ids):
             input_ids[row, width - len(ids) :] = torch.tensor(ids)
             attention[row, width - len(ids) :] = 1
+        return input_ids, attention, pad_id, width
+
+    def _digit_probabilities(self, batch_ids: list[list[int]]) -> list[list[float]]:
+        """P(next token is the digit d | prompt + prefill), d = 0..5, for each prompt."""
+        import torch
+
+        model = self._model
+        input_ids, attention, _, width = self._left_padded(batch_ids)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                               position_ids=positions.to(device)).logits[:, -1].float()
+        finally:
+            model.train(was_training)
+        probs = torch.softmax(logits, dim=-1).cpu()
+        return [[float(probs[row, ids].sum()) for ids in self._digit_ids] for row in range(len(batch_ids))]
+
+    def _generate(self, batch_ids: list[list[int]]) -> list[str]:
+        import torch
+
+        tokenizer, model = self._tokenizer, self._model
+        input_ids, attention, pad_id, width = self._left_padded(batch_ids)
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()  # no dropout: greedy judging must be deterministic
@@ -138,6 +197,39 @@ class HFJudge:
         finally:
             model.train(was_training)
         return [tokenizer.decode(row[width:], skip_special_tokens=True) for row in output.cpu()]
+
+
+SCORE_PREFILL = '{"score":'
+
+
+def digit_token_ids(tokenizer) -> list[list[int]]:
+    """For each score d = 0..5, the single-token spellings of it that may follow
+    `{"score":`: "d" and " d" (tokenizers differ in where the space goes)."""
+    ids = []
+    for digit in range(int(SCORE_MIN), int(SCORE_MAX) + 1):
+        found = set()
+        for text in (str(digit), f" {digit}"):
+            encoded = tokenizer.encode(text, add_special_tokens=False)
+            if len(encoded) == 1 and tokenizer.unk_token_id not in encoded:
+                found.add(encoded[0])
+        if not found:
+            raise ValueError(f"hf judge: scoring=logprob needs a single token for the digit {digit}; "
+                             "this tokenizer has none, use scoring=generate")
+        ids.append(sorted(found))
+    return ids
+
+
+def expected_score(probabilities: list[float]) -> tuple[float | None, float]:
+    """(sum_d d * P(d) / sum_d P(d), sum_d P(d)) over the digits d = 0..5.
+
+    The probability-weighted score of G-Eval (Liu et al., 2023), renormalised over the
+    digits; it keeps a small judge's uncertainty, which a greedy digit would throw away.
+    None when the model puts no mass on any digit.
+    """
+    mass = float(sum(probabilities))
+    if mass <= 0.0:
+        return None, mass
+    return float(sum(d * p for d, p in enumerate(probabilities)) / mass), mass
 
 
 def _load(path: str, tokenizer, config: HFJudgeConfig):

@@ -103,6 +103,8 @@ class Demo:
                 "--world", self.world, "--out", out, "--candidates", c.candidates, *self.judge_args()]
         if c.limit:
             argv += ["--limit", c.limit]
+        if c.mmlu:
+            argv += ["--mmlu", c.mmlu, "--mmlu-subjects", c.mmlu_subjects, "--mmlu-seed", c.mmlu_seed]
         _cli(argv)
 
     def judge_args(self) -> list:

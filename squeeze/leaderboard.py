@@ -5,7 +5,7 @@ disagree marked.
 A RUN is either a `squeeze diagnose` output folder (it holds report.json) or an unlearning
 run folder holding a `diagnose/` subfolder with one. The row reads report.json (verdict
 rates, mean Similarity and Naturalness, fact leakage), metrics.json (Prob, ROUGE-L, truth
-ratio, forget quality, model utility, MMLU accuracy when present) and the squeeze peak and
+ratio, forget quality, model utility, MMLU accuracy before and after when present) and the squeeze peak and
 escape gap: from the unlearning run's dynamics_summary.json (tracked over training, the
 mean over items) when the run has one, else from the diagnose report (reference ->
 checkpoint). A diagnose folder named `diagnose` whose parent holds config.yaml counts as
@@ -55,7 +55,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("similarity", "mean Similarity", "num"), ("naturalness", "mean Naturalness", "num"), ("leak_rate", "fact leak", "rate"),
     ("forget_prob", "forget Prob", "num"), ("forget_rouge", "forget ROUGE-L", "num"),
     ("forget_truth_ratio", "forget truth ratio", "num"), ("forget_quality", "forget quality", "num"),
-    ("model_utility", "model utility", "num"), ("mmlu_accuracy", "MMLU acc", "num"),
+    ("model_utility", "model utility", "num"),
+    ("mmlu_accuracy_reference", "MMLU before", "num"), ("mmlu_accuracy", "MMLU after", "num"),
     ("squeeze_peak", "squeeze peak", "num"), ("escape_gap", "escape gap", "num"), ("squeeze_from", "squeeze from", "text"),
     ("flag", "flag", "text"),
 )
@@ -105,7 +106,7 @@ def read_row(path: str | os.PathLike) -> dict:
                "leak_rate": (report.get("leakage") or {}).get("leak_rate"), "n_items": report.get("n_items")}
     except (KeyError, TypeError) as exc:
         raise DataError(f"{diag / 'report.json'}: not a diagnose report (missing {exc})") from None
-    for key in ("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality", "model_utility", "mmlu_accuracy"):
+    for key in ("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality", "model_utility", "mmlu_accuracy_reference", "mmlu_accuracy"):
         value = metrics.get(key)
         row[key] = float(value) if isinstance(value, (int, float)) else None
     dynamics = run / "dynamics_summary.json" if run is not None else None

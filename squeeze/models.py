@@ -33,6 +33,16 @@ def local_source(path: str | os.PathLike) -> str | os.PathLike:
         raise ModelLoadError(str(exc)) from exc
 
 
+def hf_judge_model(source: str | os.PathLike) -> dict:
+    """The hf judge's `model` (a loadable folder) and `name` (its name in cache keys) for a
+    folder, a GGUF file or a known GGUF name such as smollm2-135m-instruct."""
+    folder = local_source(source)
+    if str(folder) == str(source):
+        return {"model": str(source)}
+    # The cache folder's name carries the GGUF file's hash, so a changed file is a new judge.
+    return {"model": str(folder), "name": Path(folder).name}
+
+
 def load_tokenizer(path: str | os.PathLike, trust_remote_code: bool = False):
     path = local_source(path)
     try:

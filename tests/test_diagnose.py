@@ -197,12 +197,16 @@ def test_diagnose_a_checkpoint_saved_by_plain_transformers():
     assert all(before[r.id] > targets[r.id] for r in records)
 
 
-def test_the_reference_against_itself_is_retained(tmp_path):
+def test_the_reference_against_itself_is_retained(tmp_path, monkeypatch):
+    monkeypatch.setenv("SQUEEZE_CACHE", str(tmp_path / "cache"))
     s = tiny_setup()
     out = tmp_path / "self"
     assert run_diagnose("--model", s["original"], "--reference", s["original"], "--world", s["world"],
-                        "--out", out, "--cache", s["cache"]) == 0
+                        "--out", out, "--cache", s["cache"], "--mmlu", "5", "--mmlu-subjects", "virology") == 0
     report = check_outputs(out, 4)
+    metrics = report["metrics"]  # MMLU before (reference) and after (checkpoint): the same model
+    assert metrics["mmlu_questions"] == 5 and metrics["mmlu_accuracy"] == metrics["mmlu_accuracy_reference"]
+    assert len(list((tmp_path / "cache" / "mmlu").glob("*.json"))) == 1
     assert report["verdicts"]["rates"]["retained"] == 1.0
     assert all(abs(i["target_logp_mean_drop"]) < 1e-4 for i in report["items"])
     assert report["squeeze"]["median"]["delta_target"] == pytest.approx(0.0, abs=1e-4)

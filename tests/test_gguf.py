@@ -203,3 +203,20 @@ def test_smollm2_converts_once_and_answers_a_simple_question(tmp_path, cache):
         out = model.generate(prompt, max_new_tokens=12, do_sample=False)
     assert "Paris" in tokenizer.decode(out[0, prompt.shape[1]:], skip_special_tokens=True)
     assert load_model("smollm2-135m-instruct").config.name_or_path == str(folder)
+
+
+def test_hf_judge_runs_on_a_gguf_through_its_cached_conversion(tmp_path, cache):
+    from judges import JudgeItem, make_judge
+    from squeeze.models import hf_judge_model
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_gguf(path)
+    config = hf_judge_model(path)
+    folder = cache_dir_for(path)
+    # The judge's name (its cache key) carries the file's hash: a changed GGUF is another judge.
+    assert config == {"model": str(folder), "name": folder.name}
+    assert hf_judge_model(folder) == {"model": str(folder)}  # a plain folder is used as it is
+    judge = make_judge("hf", **config, device="cpu", max_new_tokens=3)
+    [judgment] = judge.judge([JudgeItem("who?", "the theme", "the end", "x")])
+    assert (judgment.backend, judgment.model) == ("hf", folder.name)
+    assert judgment.error and "unparseable" in judgment.error  # a random tiny model writes no JSON

@@ -93,3 +93,24 @@ def test_missing_run_and_bad_judge_options(tmp_path, capsys):
     assert "--judge hf needs --judge-model" in capsys.readouterr().err
     assert main(["judge", "--run", str(run), "--judge", "openai", "--concurrency", "0", "--judge-base-url", "http://x/v1"]) == 1
     assert "concurrency" in capsys.readouterr().err
+
+
+def test_hf_judge_with_logprob_scoring_from_a_model_folder(tmp_path, capsys):
+    from judges.prompting import render_messages, render_plain
+    from judges.base import JudgeItem
+    from squeeze.tiny import build_tiny_llama, build_word_tokenizer
+
+    run = write_run(tmp_path)
+    texts = [render_plain(render_messages(aspect, "v1", JudgeItem(r["question"], r["reference"], r["generation"])))
+             for r in ROWS for aspect in ("similarity", "naturalness")]
+    tokenizer = build_word_tokenizer(texts + ['0 1 2 3 4 5 {"score":'])
+    model = build_tiny_llama(len(tokenizer), hidden_size=32, num_layers=2, num_heads=2, max_positions=1024, seed=0,
+                             tokenizer=tokenizer)
+    model.save_pretrained(tmp_path / "judge")
+    tokenizer.save_pretrained(tmp_path / "judge")
+    assert main(["judge", "--run", str(run), "--judge", "hf", "--judge-model", str(tmp_path / "judge"),
+                 "--scoring", "logprob", "--no-cache"]) == 0
+    assert "parse failures: 0 items" in capsys.readouterr().out
+    rows = read_judgments(run)
+    assert {r["prompt_version"] for r in rows} == {"v1+logprob"}
+    assert all(0.0 <= r[aspect] <= 5.0 for r in rows for aspect in ("similarity", "naturalness"))

@@ -1,6 +1,7 @@
 """The hf backend end to end on tiny transformers models built here (no download)."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from judges import make_judge
 from judges.base import JudgeItem, failure_counts
+from judges.hf_judge import SCORE_PREFILL, expected_score
 from judges.prompting import render_messages, render_plain
 from squeeze.tiny import build_tiny_llama, build_word_tokenizer
 
@@ -35,6 +37,22 @@ def tiny(tokenizer, seed):
                             seed=seed, tokenizer=tokenizer)
 
 
+def bigram_llama(tokenizer):
+    """A Llama with untied output layer whose attention and MLP outputs are zero: the
+    residual stream at a position is that position's token embedding."""
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+                         tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    return model
+
+
 @pytest.fixture(scope="module")
 def trained(tokenizer):
     """A real Llama whose weights are set by hand to answer every judge prompt with ANSWER, EOS.
@@ -46,17 +64,9 @@ def trained(tokenizer):
     right padding (or a wrong slice of the output) would fail the test. Training a model
     to do this would cost seconds of CPU per step on this machine; setting it costs none.
     """
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-                         tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    model = LlamaForCausalLM(config)
+    model = bigram_llama(tokenizer)
     colon, answer = tokenizer.convert_tokens_to_ids(":"), tokenizer.convert_tokens_to_ids(ANSWER)
     with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
         embed = model.model.embed_tokens.weight
         embed[colon] = torch.nn.functional.one_hot(torch.tensor(0), 32).float()
         embed[answer] = torch.nn.functional.one_hot(torch.tensor(1), 32).float()
@@ -104,3 +114,59 @@ def test_bad_hf_options():
         make_judge("hf")
     with pytest.raises(ValueError, match="unknown hf judge option"):
         make_judge("hf", model="x", temperature=0.7)
+
+
+# ------------------------------------------------------------------ scoring="logprob"
+DIGITS = "0 1 2 3 4 5"
+
+
+@pytest.fixture(scope="module")
+def digit_tokenizer():
+    return build_word_tokenizer(prompt_texts() + [DIGITS, SCORE_PREFILL])
+
+
+def test_expected_score_by_hand():
+    # (2 * 0.3 + 5 * 0.1) / 0.4 = 2.75, over a digit mass of 0.4
+    assert expected_score([0.0, 0.0, 0.3, 0.0, 0.0, 0.1]) == pytest.approx((2.75, 0.4))
+    assert expected_score([0.1, 0.1, 0.1, 0.1, 0.1, 0.1]) == pytest.approx((2.5, 0.6))
+    assert expected_score([0.0] * 6) == (None, 0.0)
+
+
+def test_logprob_scores_match_a_forward_pass_by_hand(digit_tokenizer):
+    model = tiny(digit_tokenizer, seed=3).eval()
+    judge = make_judge("hf", model=model, tokenizer=digit_tokenizer, batch_size=4, scoring="logprob", name="tiny")
+    judgments = judge.judge(ITEMS)
+    assert judge.prompt_version == "v1+logprob"
+    digits = [digit_tokenizer.convert_tokens_to_ids(str(d)) for d in range(6)]
+    for item, judgment in zip(ITEMS, judgments):
+        for aspect, got in (("similarity", judgment.similarity), ("naturalness", judgment.naturalness)):
+            text = render_plain(render_messages(aspect, "v1", item)) + SCORE_PREFILL
+            assert text.endswith('Assistant:{"score":')
+            ids = digit_tokenizer(text)["input_ids"]
+            with torch.no_grad():  # one unpadded sequence: no padding or position ids involved
+                probs = torch.softmax(model(torch.tensor([ids])).logits[0, -1].double(), -1)[digits]
+            assert got == pytest.approx(float((probs * torch.arange(6)).sum() / probs.sum()), abs=1e-5)
+        assert judgment.error is None and "digit_probabilities" in json.loads(judgment.raw)["similarity"]
+
+
+def test_logprob_reads_the_digit_the_model_prefers(digit_tokenizer):
+    """A bigram model (as in `trained`) whose prompt's last token puts 60% on "2" and 40% on "5"."""
+    model = bigram_llama(digit_tokenizer)
+    last = digit_tokenizer(SCORE_PREFILL)["input_ids"][-1]
+    two, five = (digit_tokenizer.convert_tokens_to_ids(d) for d in ("2", "5"))
+    with torch.no_grad():
+        model.model.embed_tokens.weight[last] = torch.nn.functional.one_hot(torch.tensor(0), 32).float()
+        model.lm_head.weight.zero_()
+        # The final RMSNorm scales the one-hot state to sqrt(32) at dim 0: logits 30 + ln p.
+        model.lm_head.weight[two, 0] = (30.0 + math.log(0.6)) / math.sqrt(32)
+        model.lm_head.weight[five, 0] = (30.0 + math.log(0.4)) / math.sqrt(32)
+    judgments = make_judge("hf", model=model.eval(), tokenizer=digit_tokenizer, scoring="logprob").judge(ITEMS)
+    assert [(j.similarity, j.naturalness) for j in judgments] == [pytest.approx((3.2, 3.2), abs=1e-4)] * 3
+
+
+def test_logprob_needs_digit_tokens(tokenizer):
+    no_digits = build_word_tokenizer(["grade the answer with words only"])  # the digits are unknown words
+    with pytest.raises(ValueError, match="single token for the digit 0"):
+        make_judge("hf", model=tiny(no_digits, seed=0), tokenizer=no_digits, scoring="logprob")
+    with pytest.raises(ValueError, match="generate or logprob"):
+        make_judge("hf", model=tiny(tokenizer, seed=0), tokenizer=tokenizer, scoring="sample")

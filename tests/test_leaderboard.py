@@ -141,3 +141,17 @@ def test_training_dynamics_take_precedence(runs, tmp_path):
     (run / "dynamics_summary.json").write_text(json.dumps({"mean": {"squeeze_peak": 1.25, "escape_gap": 7.5}}), encoding="utf-8")
     (row,) = build_rows([run], DisagreementRule())
     assert (row["squeeze_peak"], row["escape_gap"], row["squeeze_from"]) == (1.25, 7.5, "training")
+
+
+def test_mmlu_before_and_after_columns(runs, tmp_path, capsys):
+    diag = tmp_path / "with-mmlu"
+    shutil.copytree(locate(runs[1])[0], diag)
+    metrics = json.loads((diag / "metrics.json").read_text(encoding="utf-8"))
+    metrics.update(mmlu_accuracy_reference=0.31, mmlu_accuracy=0.26, mmlu_questions=100)
+    (diag / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    assert _leaderboard(runs[1], diag, "--out", tmp_path / "board") == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "board" / "leaderboard.csv").read_text(encoding="utf-8"))))
+    assert [(r["mmlu_accuracy_reference"], r["mmlu_accuracy"]) for r in rows] == [("", ""), ("0.31", "0.26")]
+    header = [line for line in (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8").splitlines() if line.startswith("|")][0]
+    assert header.index("MMLU before") < header.index("MMLU after")

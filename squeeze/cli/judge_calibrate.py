@@ -39,7 +39,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--judge-model", metavar="M", help="openai: the served model name")
     parser.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", metavar="VAR",
                         help="openai: environment variable holding the API key (default: %(default)s)")
-    parser.add_argument("--hf-judge-model", metavar="PATH", help="hf: a local chat model folder")
+    parser.add_argument("--hf-judge-model", metavar="PATH",
+                        help="hf: a local chat model folder, a .gguf file or smollm2-135m-instruct")
+    parser.add_argument("--hf-judge-scoring", choices=("generate", "logprob"), default="generate",
+                        help="hf: generate (parse the JSON answer) or logprob (expected next-digit score; for small models) (default: %(default)s)")
     parser.add_argument("--reference-lm", metavar="PATH",
                         help="embedding: a causal LM for the naturalness log-prob term; 'original' uses the original model")
     parser.add_argument("--out", default="runs/calibration", metavar="DIR", help="report directory (default: %(default)s)")
@@ -68,7 +71,9 @@ def judge_specs(args: argparse.Namespace) -> list[tuple[str, dict]]:
         elif name == "hf":
             if not args.hf_judge_model:
                 raise ConfigError("--judge hf needs --hf-judge-model PATH")
-            config = {"model": args.hf_judge_model}
+            from squeeze.models import hf_judge_model
+
+            config = {**hf_judge_model(args.hf_judge_model), "scoring": args.hf_judge_scoring}
         else:
             config = {}
         specs.append((name, config))

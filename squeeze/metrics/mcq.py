@@ -20,9 +20,7 @@ from typing import Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from squeeze.batching import collator_for
 from squeeze.errors import DataError
-from squeeze.logprobs import score_pairs
 from squeeze.prompting import encode_answer, encode_prompt
 
 LETTERS = string.ascii_uppercase
@@ -60,28 +58,35 @@ def mcq_accuracy(choice_scores: Sequence[Sequence[float]], answers: Sequence[int
 
 
 def choice_logprobs(model, tokenizer, records: Sequence[MultipleChoice], batch_size: int = 32) -> list[list[float]]:
-    """Sum log-prob of every choice's text after its record's prompt, per record."""
-    pairs, sizes = [], []
+    """Sum log-prob of every choice's text after its record's prompt, per record.
+
+    A record's choices share its prompt, so each record is one packed row: the prompt once,
+    then the prefix tree of its choices (squeeze.tree_scoring). That forwards the prompt
+    once instead of once per choice; `batch_size` counts choices, as a flat batch would.
+    """
+    import torch
+
+    from squeeze.tree_scoring import tree_token_logprobs
+
+    items = []
     for r in records:
         if not 0 <= int(r.answer) < len(r.choices):
             raise DataError(f"record {r.id!r}: answer index {r.answer} outside its {len(r.choices)} choices")
         prompt_ids = encode_prompt(tokenizer, mcq_prompt(r.question, r.choices))
+        choice_ids = []
         for c in r.choices:
             answer_ids = encode_answer(tokenizer, c, add_eos=False)
             if not answer_ids:
                 raise DataError(f"record {r.id!r}: choice {c!r} has no tokens to score")
-            pairs.append((prompt_ids, answer_ids))
-        sizes.append(len(r.choices))
-    if not pairs:
-        return []
-    collator = collator_for(tokenizer)
-    flat: list[float] = []
-    for start in tqdm(range(0, len(pairs), batch_size), desc="choices", leave=False, disable=None):
-        flat += score_pairs(model, pairs[start : start + batch_size], collator, batch_size=batch_size).logp_sum.tolist()
-    out, at = [], 0
-    for n in sizes:
-        out.append(flat[at : at + n])
-        at += n
+            choice_ids.append(answer_ids)
+        items.append((prompt_ids, choice_ids))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    per_row = max(1, batch_size // max(len(r.choices) for r in records)) if records else 1
+    out: list[list[float]] = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(items), per_row), desc="choices", leave=False, disable=None):
+            for token_logps in tree_token_logprobs(model, items[start : start + per_row], pad_id):
+                out.append([float(sum(choice)) for choice in token_logps])
     return out
 
 
