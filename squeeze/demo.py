@@ -103,6 +103,10 @@ class Demo:
                 "--world", self.world, "--out", out, "--candidates", c.candidates, *self.judge_args()]
         if c.limit:
             argv += ["--limit", c.limit]
+        if c.thresholds:
+            argv += ["--thresholds", c.thresholds]
+        if c.judge_config:
+            argv += ["--judge-config", c.judge_config]
         if c.mmlu:
             argv += ["--mmlu", c.mmlu, "--mmlu-subjects", c.mmlu_subjects, "--mmlu-seed", c.mmlu_seed]
         _cli(argv)

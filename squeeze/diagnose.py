@@ -52,6 +52,7 @@ class DiagnoseConfig:
     judge_timeout: float = option(60.0, "openai judge: seconds per request")
     judge_max_attempts: int = option(4, "openai judge: requests per score, retries included")
     judge_scoring: str = option("generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)")
+    judge_config: str = option("", "embedding judge settings YAML (judge-calibrate --write-config); default: configs/judges/embedding.yaml")
     naturalness_lm: str = option("reference", "embedding judge's naturalness LM: reference, none, or a model path")
     cache: str = option(DEFAULT_CACHE, "judgment cache (SQLite); empty: no cache")
     limit: int | None = option(None, "only the first N forget items (and at most N items of each utility split)")
@@ -265,6 +266,10 @@ def make_diagnose_judge(cfg: DiagnoseConfig, reference_model, reference_tok, ref
         config = {**hf_judge_model(cfg.judge_model), "scoring": cfg.judge_scoring}
     elif name == "embedding":
         config = {"model_path": cfg.judge_model or None, "batch_size": cfg.batch_size}
+        if cfg.judge_config:
+            if not Path(cfg.judge_config).is_file():
+                raise ConfigError(f"--judge-config {cfg.judge_config}: no such file")
+            config["config_file"] = cfg.judge_config
         if cfg.naturalness_lm == "reference":
             from squeeze.binner import model_fingerprint
 

@@ -213,6 +213,25 @@ def test_the_reference_against_itself_is_retained(tmp_path, monkeypatch):
     assert "not unlearned" in report["conclusion"]
 
 
+def test_judge_config_and_thresholds_files_are_used(tmp_path):
+    """--judge-config and --thresholds (what judge-calibrate --write-config writes for a new
+    model) replace the checkout's defaults: a mapping that calls every answer 5/5 similar."""
+    s = tiny_setup()
+    settings = tmp_path / "embedding.yaml"
+    settings.write_text("judge:\n  similarity_knots:\n  - [0.0, 5.0]\n  - [1.0, 5.0]\n", encoding="utf-8")
+    thresholds = tmp_path / "verdict.yaml"
+    thresholds.write_text("thresholds:\n  tau: 0.0\n  n_min: 0.0\n  s_min: 4.5\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["--model", s["bare"], "--reference", s["original"], "--forget", s["forget"], "--out", out, "--cache", s["cache"],
+            "--judge-config", settings]
+    assert main(["diagnose", *map(str, args), "--limit", "4", "--candidates", "4", "--max-new-tokens", "12",
+                 "--batch-size", "8", "--quiet", "--thresholds", str(thresholds)]) == 0
+    report = check_outputs(out, 4)
+    assert {j["similarity"] for j in read_jsonl(out / "judgments.jsonl") if j["generation"].strip()} == {5.0}
+    assert (report["thresholds"]["tau"], report["thresholds"]["s_min"]) == (0.0, 4.5)
+    assert main(["diagnose", *map(str, args[:-1]), str(tmp_path / "absent.yaml"), "--quiet"]) == 1
+
+
 def test_clear_one_line_errors(tmp_path, capsys):
     s = tiny_setup()
     assert run_diagnose("--model", tmp_path / "nowhere", "--reference", s["original"], "--forget", s["forget"]) == 1

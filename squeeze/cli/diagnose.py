@@ -52,6 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a("--judge-max-attempts", type=int, default=4, metavar="N", help="openai: requests per score, retries included (default: %(default)s)")
     a("--judge-scoring", choices=("generate", "logprob"), default="generate",
       help="hf: generate (parse the JSON answer) or logprob (expected score from the next-digit probabilities; for small models that do not keep to JSON) (default: %(default)s)")
+    a("--judge-config", default="", metavar="YAML",
+      help="embedding judge settings written by judge-calibrate --write-config (default: configs/judges/embedding.yaml)")
     a("--naturalness-lm", default="reference", metavar="M",
       help="embedding judge's naturalness LM: reference, none, or a model path (default: %(default)s)")
     a("--cache", default=".cache/judges.sqlite", metavar="PATH", help="judgment cache (default: %(default)s)")
@@ -83,7 +85,7 @@ def config_from_args(args):
         model=args.model, reference=args.reference, forget=args.forget, retain=args.retain, world=args.world,
         retain_model=args.retain_model, out=args.out, bins=args.bins, judge=args.judge, judge_base_url=args.judge_base_url,
         judge_model=args.judge_model, judge_api_key_env=args.judge_api_key_env, judge_concurrency=args.judge_concurrency, judge_timeout=args.judge_timeout,
-        judge_max_attempts=args.judge_max_attempts, judge_scoring=args.judge_scoring,
+        judge_max_attempts=args.judge_max_attempts, judge_scoring=args.judge_scoring, judge_config=args.judge_config,
         naturalness_lm=args.naturalness_lm, cache="" if args.no_cache else args.cache, limit=args.limit,
         utility_items=args.utility_items, candidates=args.candidates, samples=args.samples, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, thresholds=args.thresholds, tau=args.tau, n_min=args.n_min, s_min=args.s_min,
