@@ -118,6 +118,8 @@ class Demo:
             args += ["--judge-base-url", c.judge_base_url]
         if c.judge_model:
             args += ["--judge-model", c.judge_model]
+        if c.judge == "hf":
+            args += ["--judge-scoring", c.judge_scoring]
         return args
 
     def leaderboard(self) -> None:

@@ -32,6 +32,7 @@ class DemoConfig:
     judge: str = option("embedding", "judge backend: embedding (offline), openai or hf")
     judge_base_url: str = option("", "OpenAI-compatible base URL for --judge openai")
     judge_model: str = option("", "judge model name (openai) or path (hf)")
+    judge_scoring: str = option("generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)")
     judge_config: str = option("", "embedding judge settings YAML for diagnose (default: configs/judges/embedding.yaml)")
     thresholds: str = option("", "verdict thresholds YAML for diagnose (default: configs/verdict.yaml)")
     limit: int = option(0, "judge and diagnose at most this many forget items (0: all)")

@@ -78,3 +78,12 @@ def test_rerun_skips_finished_stages(demo_run):
     summary = json.loads((demo_run / "demo_summary.json").read_text())
     assert sorted(summary["skipped_stages"]) == sorted(summary["stage_seconds"])
     assert {path: path.stat().st_mtime_ns for path in models} == before
+
+
+def test_diagnose_gets_the_judge_settings_of_the_demo_config(tmp_path):
+    from squeeze.demo import Demo
+    from squeeze.demo_config import DemoConfig
+
+    hf = Demo(DemoConfig(out=str(tmp_path / "hf"), judge="hf", judge_model="smollm2-135m-instruct", judge_scoring="logprob"))
+    assert hf.judge_args() == ["--judge", "hf", "--judge-model", "smollm2-135m-instruct", "--judge-scoring", "logprob"]
+    assert Demo(DemoConfig(out=str(tmp_path / "default"))).judge_args() == ["--judge", "embedding"]
