@@ -21,6 +21,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from squeeze.demo_config import DemoConfig
+from squeeze.diagnose_options import diagnose_flags
 from squeeze.errors import SqueezeError
 from squeeze.rundir import RunDir, read_json, write_json
 
@@ -103,13 +104,7 @@ class Demo:
                 "--world", self.world, "--out", out, "--candidates", c.candidates, *self.judge_args()]
         if c.limit:
             argv += ["--limit", c.limit]
-        if c.thresholds:
-            argv += ["--thresholds", c.thresholds]
-        if c.judge_config:
-            argv += ["--judge-config", c.judge_config]
-        if c.mmlu:
-            argv += ["--mmlu", c.mmlu, "--mmlu-subjects", c.mmlu_subjects, "--mmlu-seed", c.mmlu_seed]
-        _cli(argv)
+        _cli(argv + diagnose_flags(c))
 
     def judge_args(self) -> list:
         c = self.cfg

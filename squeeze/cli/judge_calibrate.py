@@ -73,7 +73,7 @@ def judge_specs(args: argparse.Namespace) -> list[tuple[str, dict]]:
                 raise ConfigError("--judge hf needs --hf-judge-model PATH")
             from squeeze.models import hf_judge_model
 
-            config = {**hf_judge_model(args.hf_judge_model), "scoring": args.hf_judge_scoring}
+            config = hf_judge_model(args.hf_judge_model, scoring=args.hf_judge_scoring)
         else:
             config = {}
         specs.append((name, config))
