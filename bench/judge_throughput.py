@@ -36,7 +36,9 @@ from judges.cache import CachedJudge, JudgmentCache  # noqa: E402
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "judge_server.py"), "--latency", str(latency)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline()
     if not line.startswith("PORT "):
@@ -51,8 +53,15 @@ def server_requests(root_url: str) -> int:
 
 
 def make_items(n: int, tag: str) -> list[JudgeItem]:
-    return [JudgeItem(f"Where was person {i} born?", f"Person {i} was born in Lisbon in Portugal",
-                      f"{tag} {i}: they were born in Lisbon", item_id=f"{tag}-{i}") for i in range(n)]
+    return [
+        JudgeItem(
+            f"Where was person {i} born?",
+            f"Person {i} was born in Lisbon in Portugal",
+            f"{tag} {i}: they were born in Lisbon",
+            item_id=f"{tag}-{i}",
+        )
+        for i in range(n)
+    ]
 
 
 def timed(judge, items) -> float:
@@ -69,13 +78,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.05, help="seconds the server adds to each request")
     parser.add_argument("--serial-items", type=int, default=16, help="items judged at concurrency 1")
-    parser.add_argument("--parallel-items", type=int, default=256, help="items judged at concurrency 32 and through the cache")
+    parser.add_argument(
+        "--parallel-items", type=int, default=256, help="items judged at concurrency 32 and through the cache"
+    )
     args = parser.parse_args()
 
     proc, root_url = start_server(args.latency)
     try:
+
         def judge(concurrency):
-            return make_judge("openai", base_url=f"{root_url}/v1", model="rule", concurrency=concurrency, timeout_s=30.0)
+            return make_judge(
+                "openai", base_url=f"{root_url}/v1", model="rule", concurrency=concurrency, timeout_s=30.0
+            )
 
         timed(judge(4), make_items(8, "warmup"))  # imports, first connections
         serial = args.serial_items / timed(judge(1), make_items(args.serial_items, "serial"))
@@ -95,7 +109,9 @@ def main() -> int:
     print(f"  concurrency  1: {serial:8.1f} judgments/s ({args.serial_items} items)")
     print(f"  concurrency 32: {parallel:8.1f} judgments/s ({args.parallel_items} items)")
     print(f"  ratio 32 / 1:   {parallel / serial:8.1f}x   (target >= 10x)")
-    print(f"  uncached run:   {uncached * 1000:8.1f} ms for {args.parallel_items} items (concurrency 32, cache writes included)")
+    print(
+        f"  uncached run:   {uncached * 1000:8.1f} ms for {args.parallel_items} items (concurrency 32, cache writes included)"
+    )
     print(f"  cached re-run:  {cached * 1000:8.1f} ms, {calls} requests")
     print(f"  ratio uncached / cached: {uncached / cached:8.1f}x   (target >= 100x)")
     if calls:

@@ -144,18 +144,23 @@ def _build_step(case: str, model, args, device):
             del logits
             if alpha:
                 (alpha * RETAIN_LOSSES["nll"](*aligned(retain))).backward()
+
         return step
 
     name = {"bs_t_dense": "bs_t", "npo_refmodel": "npo"}.get(case, case.split("_n")[0])
     obj, params = get_objective(name), resolve_params(name)
     if case in ("ga", "graddiff", "simnpo", "wga", "bs_t"):
-        return forget_step(lambda z, y: obj.gamma * obj.forget_loss(ForgetInputs(logits=z, labels=y), **params), obj.alpha), 0
+        return forget_step(
+            lambda z, y: obj.gamma * obj.forget_loss(ForgetInputs(logits=z, labels=y), **params), obj.alpha
+        ), 0
     if case == "bs_t_dense":
         return forget_step(lambda z, y: _dense_bs_t_loss(z, y, **params)), 0
     if case == "npo":
         with torch.no_grad():  # once before training, as the trainer does; not timed
             ref_logp = sequence_logprob(*aligned(forget))[0]
-        return forget_step(lambda z, y: obj.forget_loss(ForgetInputs(logits=z, labels=y, ref_logp=ref_logp), **params)), 0
+        return forget_step(
+            lambda z, y: obj.forget_loss(ForgetInputs(logits=z, labels=y, ref_logp=ref_logp), **params)
+        ), 0
     if case == "npo_refmodel":
         reference = copy.deepcopy(model).eval().requires_grad_(False)
 
@@ -170,12 +175,16 @@ def _build_step(case: str, model, args, device):
         layer = args.layers // 2  # what layer = -1 resolves to
 
         def hidden(net, batch):
-            out = net.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+            out = net.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
+            )
             return out.hidden_states[layer]
 
         def rmu_step():
             mask = forget["labels"] != -100
-            (obj.gamma * obj.forget_loss(ForgetInputs(hidden=hidden(model, forget), hidden_mask=mask), **params)).backward()
+            (
+                obj.gamma * obj.forget_loss(ForgetInputs(hidden=hidden(model, forget), hidden_mask=mask), **params)
+            ).backward()
             with torch.no_grad():
                 frozen_h = hidden(frozen, retain)
             (obj.alpha * rmu_retain_loss(hidden(model, retain), frozen_h, retain["labels"] != -100)).backward()
@@ -195,7 +204,7 @@ def _build_step(case: str, model, args, device):
 
         def bs_s_step():
             ((1 - params["lam"]) * base_loss(forget)).backward()
-            for w, s in zip(weights, starts):
+            for w, s in zip(weights, starts, strict=False):
                 (w * base_loss({key: value[s : s + micro] for key, value in augmented.items()})).backward()
 
         return bs_s_step, 0
@@ -203,10 +212,16 @@ def _build_step(case: str, model, args, device):
 
 
 def _new_model(args, device):
-    from squeeze.tiny import build_tiny_llama
+    from squeeze.lm.tiny import build_tiny_llama
 
-    model = build_tiny_llama(vocab_size=args.vocab, hidden_size=args.hidden, num_layers=args.layers, num_heads=4,
-                             max_positions=args.prompt_len + args.answer_len + 8, seed=0)
+    model = build_tiny_llama(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        num_heads=4,
+        max_positions=args.prompt_len + args.answer_len + 8,
+        seed=0,
+    )
     return model.to(device).train()
 
 
@@ -275,8 +290,17 @@ def time_sampling(args, device, n: int) -> float:
 
     model = _new_model(args, device).eval()
     prompts = _make_batch(args, 1, args.batch, device)["input_ids"][:, : args.prompt_len]
-    kwargs = dict(do_sample=True, temperature=1.0, top_k=0, num_return_sequences=n, return_dict_in_generate=True,
-                  output_logits=True, pad_token_id=0, max_new_tokens=args.answer_len, min_new_tokens=args.answer_len)
+    kwargs = dict(
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        num_return_sequences=n,
+        return_dict_in_generate=True,
+        output_logits=True,
+        pad_token_id=0,
+        max_new_tokens=args.answer_len,
+        min_new_tokens=args.answer_len,
+    )
     clock, best = _clock(device), float("inf")
     with torch.inference_mode():
         for _ in range(3):
@@ -320,8 +344,9 @@ def run_times(args) -> dict[str, dict]:
 def _memory_child(args) -> dict:
     """This file again, for the memory part, with glibc's mmap threshold fixed before start."""
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-    proc = subprocess.run([sys.executable, __file__, "--inner", *args.passthrough], stdout=subprocess.PIPE,
-                          text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--inner", *args.passthrough], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
     if proc.returncode != 0:
         raise SystemExit(f"the memory child failed with exit code {proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -330,14 +355,22 @@ def _memory_child(args) -> dict:
 def report(results: dict[str, dict], args) -> None:
     ga, mb = results["ga"], 1024 * 1024
     clock = "CPU time" if args.device == "cpu" else "wall time"
-    print(f"\nmodel: tiny Llama, vocab {args.vocab}, hidden {args.hidden}, {args.layers} layers; batch {args.batch} x "
-          f"({args.prompt_len} prompt + {args.answer_len} answer) tokens; device {args.device}")
-    print(f"GA step: {ga['step_s'] * 1000:.1f} ms {clock} (fastest of {args.repeats}); memory a step needs beyond "
-          f"weights and optimizer state, by {ga['memory']}: {ga['peak_bytes'] / mb:.1f} MiB\n")
+    print(
+        f"\nmodel: tiny Llama, vocab {args.vocab}, hidden {args.hidden}, {args.layers} layers; batch {args.batch} x "
+        f"({args.prompt_len} prompt + {args.answer_len} answer) tokens; device {args.device}"
+    )
+    print(
+        f"GA step: {ga['step_s'] * 1000:.1f} ms {clock} (fastest of {args.repeats}); memory a step needs beyond "
+        f"weights and optimizer state, by {ga['memory']}: {ga['peak_bytes'] / mb:.1f} MiB\n"
+    )
     print(f"{'case':<14}{'time/GA':>9}{'mem/GA':>9}{'ms':>9}{'MiB':>8}   what")
     for case, what in CASES:
         r = results[case]
-        t = (f"{r['step_s'] / ga['step_s']:>9.2f}", f"{r['step_s'] * 1000:>9.1f}") if "step_s" in r else (f"{'-':>9}",) * 2
+        t = (
+            (f"{r['step_s'] / ga['step_s']:>9.2f}", f"{r['step_s'] * 1000:>9.1f}")
+            if "step_s" in r
+            else (f"{'-':>9}",) * 2
+        )
         print(f"{case:<14}{t[0]}{r['peak_bytes'] / ga['peak_bytes']:>9.2f}{t[1]}{r['peak_bytes'] / mb:>8.1f}   {what}")
 
     def ratio(a, b, key):
@@ -345,17 +378,29 @@ def report(results: dict[str, dict], args) -> None:
 
     sample = results["bs_s_n3"]["sample_s"]
     print("\nratios to GA (issue 3 targets in brackets):")
-    print(f"  BS-T  time {ratio('bs_t', 'ga', 'step_s'):.2f}x, memory {ratio('bs_t', 'ga', 'peak_bytes'):.2f}x  [<= 1.10x]")
-    print(f"  NPO   time {ratio('npo', 'ga', 'step_s'):.2f}x, memory {ratio('npo', 'ga', 'peak_bytes'):.2f}x  [<= 1.05x]")
-    print(f"  BS-S  per forget batch (N=3): time {ratio('bs_s_n3', 'ga', 'step_s'):.2f}x, memory "
-          f"{ratio('bs_s_n3', 'ga', 'peak_bytes'):.2f}x; peak memory N=10 / N=1: {ratio('bs_s_n10', 'bs_s_n1', 'peak_bytes'):.2f}x  [<= 1.10x]")
-    print(f"  BS-S  sampling, apart: 3 answers for each prompt of one forget batch = {sample * 1000:.0f} ms = "
-          f"{sample / ga['step_s']:.2f}x a GA step (off-policy: once before training; on-policy: every resample_every steps)")
+    print(
+        f"  BS-T  time {ratio('bs_t', 'ga', 'step_s'):.2f}x, memory {ratio('bs_t', 'ga', 'peak_bytes'):.2f}x  [<= 1.10x]"
+    )
+    print(
+        f"  NPO   time {ratio('npo', 'ga', 'step_s'):.2f}x, memory {ratio('npo', 'ga', 'peak_bytes'):.2f}x  [<= 1.05x]"
+    )
+    print(
+        f"  BS-S  per forget batch (N=3): time {ratio('bs_s_n3', 'ga', 'step_s'):.2f}x, memory "
+        f"{ratio('bs_s_n3', 'ga', 'peak_bytes'):.2f}x; peak memory N=10 / N=1: {ratio('bs_s_n10', 'bs_s_n1', 'peak_bytes'):.2f}x  [<= 1.10x]"
+    )
+    print(
+        f"  BS-S  sampling, apart: 3 answers for each prompt of one forget batch = {sample * 1000:.0f} ms = "
+        f"{sample / ga['step_s']:.2f}x a GA step (off-policy: once before training; on-policy: every resample_every steps)"
+    )
     print("\nwhat the project's forms save:")
-    print(f"  dense BS-T / project BS-T: time {ratio('bs_t_dense', 'bs_t', 'step_s'):.2f}x, "
-          f"memory {ratio('bs_t_dense', 'bs_t', 'peak_bytes'):.2f}x")
-    print(f"  reference-model NPO / project NPO: time {ratio('npo_refmodel', 'npo', 'step_s'):.2f}x, "
-          f"memory {ratio('npo_refmodel', 'npo', 'peak_bytes'):.2f}x (a frozen copy's weights held)")
+    print(
+        f"  dense BS-T / project BS-T: time {ratio('bs_t_dense', 'bs_t', 'step_s'):.2f}x, "
+        f"memory {ratio('bs_t_dense', 'bs_t', 'peak_bytes'):.2f}x"
+    )
+    print(
+        f"  reference-model NPO / project NPO: time {ratio('npo_refmodel', 'npo', 'step_s'):.2f}x, "
+        f"memory {ratio('npo_refmodel', 'npo', 'peak_bytes'):.2f}x (a frozen copy's weights held)"
+    )
 
 
 def main() -> None:

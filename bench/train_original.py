@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from squeeze.sft import PLAN, epoch_pairs
-from squeeze.sft_config import TrainOriginalConfig
+from squeeze.original.config import TrainOriginalConfig
+from squeeze.original.train import PLAN, epoch_pairs
 
 
 def count_tokens(world, tokenizer, epochs: int) -> dict[str, int]:
@@ -29,9 +29,9 @@ def count_tokens(world, tokenizer, epochs: int) -> dict[str, int]:
 
 
 def main() -> None:
-    from squeeze.sft import train_original
-    from squeeze.tiny import build_word_tokenizer
-    from squeeze.world import generate_world, load_world
+    from squeeze.lm.tiny import build_word_tokenizer
+    from squeeze.original.train import train_original
+    from squeeze.world.build import generate_world, load_world
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=100)
@@ -50,9 +50,13 @@ def main() -> None:
     print(f"train-original on {args.people} people, {args.epochs} epochs, {report['n_parameters']:,} parameters")
     print(f"  wall time, both models and the acceptance report: {wall:.1f} s (target <= 300 s)")
     for name, seconds in report["train_seconds"].items():
-        print(f"  {name}: {seconds:.1f} s, {tokens[name] / seconds:,.0f} tokens/s, "
-              f"greedy value accuracy on forget {report[name]['greedy_value_accuracy']:.0%}")
-    print(f"  original: mean distinct templates in top-5 beams {report['original']['mean_distinct_templates_top5']:.2f}")
+        print(
+            f"  {name}: {seconds:.1f} s, {tokens[name] / seconds:,.0f} tokens/s, "
+            f"greedy value accuracy on forget {report[name]['greedy_value_accuracy']:.0%}"
+        )
+    print(
+        f"  original: mean distinct templates in top-5 beams {report['original']['mean_distinct_templates_top5']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ A leaf package: it imports torch, transformers, sentence-transformers and openai
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from judges.base import Judge, JudgeItem, Judgment, failure_counts
 

@@ -8,8 +8,9 @@ reported, never the minimum and never a guess.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 # Called once per item as soon as its judgment is final, with the item's index in the
 # input: the cache commits it there, and the CLI advances its progress bar.
@@ -55,7 +56,7 @@ class Judgment:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, row: dict) -> "Judgment":
+    def from_dict(cls, row: dict) -> Judgment:
         return cls(**row)
 
 

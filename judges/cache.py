@@ -23,8 +23,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from judges.base import Judge, JudgeItem, Judgment, ResultCallback
 
@@ -136,7 +136,7 @@ class JudgmentCache:
             self._connections.clear()
         self._local = threading.local()
 
-    def __enter__(self) -> "JudgmentCache":
+    def __enter__(self) -> JudgmentCache:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -159,7 +159,7 @@ class CachedJudge:
         hits = self.cache.get_many(keys)
         results: list[Judgment | None] = [None] * len(items)
         waiting: dict[str, list[int]] = {}  # key -> indices of the items that share it
-        for index, (item, key) in enumerate(zip(items, keys)):
+        for index, key in enumerate(keys):
             if key in hits:
                 self._deliver(index, dataclasses.replace(hits[key], cached=True), items, results, on_result)
             else:

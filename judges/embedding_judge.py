@@ -43,9 +43,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from judges.base import JudgeItem, Judgment, ResultCallback
 from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ngram_entropy, piecewise_linear, words
@@ -203,7 +204,9 @@ class EmbeddingJudge:
                 sim_features, logprob = features_of[index]
                 cosine = sim_features["cosine"]
                 tokens = words(item.generation)
-                repetition = (ngram_entropy if cfg.repetition_measure == "entropy" else distinct_ratio)(tokens, cfg.ngram)
+                repetition = (ngram_entropy if cfg.repetition_measure == "entropy" else distinct_ratio)(
+                    tokens, cfg.ngram
+                )
                 q_rep = piecewise_linear(repetition, rep_knots)
                 q_lm = 1.0 if logprob is None else piecewise_linear(logprob, lp_knots)
                 similarity = round(piecewise_linear(cosine, sim_knots), 4)
@@ -214,9 +217,18 @@ class EmbeddingJudge:
                     features["mean_logprob"] = round(logprob, 4)
                 reason = "; ".join(f"{k}={v}" for k, v in features.items())
             judgment = Judgment(
-                item_id=item.item_id, prompt=item.prompt, reference=item.reference, generation=item.generation,
-                similarity=similarity, naturalness=naturalness, reason=reason, raw=json.dumps(features),
-                backend=self.backend, model=self.model, prompt_version=self.prompt_version, latency_s=per_item,
+                item_id=item.item_id,
+                prompt=item.prompt,
+                reference=item.reference,
+                generation=item.generation,
+                similarity=similarity,
+                naturalness=naturalness,
+                reason=reason,
+                raw=json.dumps(features),
+                backend=self.backend,
+                model=self.model,
+                prompt_version=self.prompt_version,
+                latency_s=per_item,
             )
             results.append(judgment)
             if on_result is not None:
@@ -225,13 +237,15 @@ class EmbeddingJudge:
 
     def _encode(self, texts: Sequence[str]):
         encoder = load_sentence_model(self.config.model_path, self.config.device)
-        return encoder.encode(list(texts), batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False)
+        return encoder.encode(
+            list(texts), batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
 
     def _cosines(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         if not pairs:
             return []
         vectors = self._encode([a for a, _ in pairs] + [b for _, b in pairs])
-        return [float((r * g).sum()) for r, g in zip(vectors[: len(pairs)], vectors[len(pairs) :])]
+        return [float((r * g).sum()) for r, g in zip(vectors[: len(pairs)], vectors[len(pairs) :], strict=False)]
 
     def _similarity_features(self, items: Sequence[JudgeItem]) -> list[dict[str, float]]:
         """Per item: "cosine" (the feature the knots map) and, in content mode, its parts."""
@@ -239,29 +253,37 @@ class EmbeddingJudge:
         if self.config.similarity == "sentence":
             return [{"cosine": c} for c in sentence]
         # What each answer says beyond the question: its words minus the prompt's.
-        answers = [(_beyond(item.reference, item.prompt) or item.reference, _beyond(item.generation, item.prompt))
-                   for item in items]
+        answers = [
+            (_beyond(item.reference, item.prompt) or item.reference, _beyond(item.generation, item.prompt))
+            for item in items
+        ]
         stripped = self._cosines([(ref, gen or " ") for ref, gen in answers])
-        contents = [(_content_words(item.reference, item.prompt), _content_words(item.generation, item.prompt))
-                    for item in items]
+        contents = [
+            (_content_words(item.reference, item.prompt), _content_words(item.generation, item.prompt))
+            for item in items
+        ]
         self._embed_words({w for ref, gen in contents for w in (*ref, *gen)})
         weight, out = self.config.content_weight, []
-        for sent, answer_cos, (ref_words, gen_words) in zip(sentence, stripped, contents):
+        for sent, answer_cos, (ref_words, gen_words) in zip(sentence, stripped, contents, strict=False):
             if not ref_words:  # the reference adds no content word: the stripped cosine alone
                 recall = answer_cos
             elif not gen_words:
                 recall = 0.0
             else:
                 gen_matrix = [self._word_vectors[w] for w in gen_words]
-                recall = sum(max(float((self._word_vectors[r] * g).sum()) for g in gen_matrix) for r in ref_words) / len(ref_words)
+                recall = sum(
+                    max(float((self._word_vectors[r] * g).sum()) for g in gen_matrix) for r in ref_words
+                ) / len(ref_words)
             feature = weight * answer_cos + (1.0 - weight) * recall
-            out.append({"cosine": feature, "sentence_cosine": sent, "answer_cosine": answer_cos, "content_recall": recall})
+            out.append(
+                {"cosine": feature, "sentence_cosine": sent, "answer_cosine": answer_cos, "content_recall": recall}
+            )
         return out
 
     def _embed_words(self, words_needed) -> None:
         missing = sorted(w for w in words_needed if w not in self._word_vectors)
         if missing:
-            self._word_vectors.update(zip(missing, self._encode(missing)))
+            self._word_vectors.update(zip(missing, self._encode(missing), strict=False))
 
     def _logprobs(self, items: Sequence[JudgeItem]) -> list[float | None]:
         lm = self._reference_lm() if items else None

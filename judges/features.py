@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -23,7 +23,7 @@ def check_knots(knots: Sequence[Sequence[float]], name: str) -> list[tuple[float
     pairs = [(float(x), float(y)) for x, y in knots]
     if len(pairs) < 2:
         raise ValueError(f"{name}: a calibration needs at least two (x, y) knots, got {len(pairs)}")
-    if any(b[0] <= a[0] for a, b in zip(pairs, pairs[1:])):
+    if any(b[0] <= a[0] for a, b in zip(pairs, pairs[1:], strict=False)):
         raise ValueError(f"{name}: knot x values must strictly increase, got {[x for x, _ in pairs]}")
     return pairs
 
@@ -31,7 +31,7 @@ def check_knots(knots: Sequence[Sequence[float]], name: str) -> list[tuple[float
 def piecewise_linear(x: float, knots: Sequence[tuple[float, float]]) -> float:
     if x <= knots[0][0]:
         return knots[0][1]
-    for (x0, y0), (x1, y1) in zip(knots, knots[1:]):
+    for (x0, y0), (x1, y1) in zip(knots, knots[1:], strict=False):
         if x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return knots[-1][1]
@@ -74,7 +74,7 @@ def mean_token_logprobs(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     device = next(model.parameters()).device
     rows = []
-    for prefix, text in zip(prefixes, texts):
+    for prefix, text in zip(prefixes, texts, strict=False):
         head = list(tokenizer(prefix)["input_ids"])
         tail = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_tokens]
         rows.append((head, tail))

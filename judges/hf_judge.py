@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from judges.base import ASPECTS, SCORE_MAX, SCORE_MIN, JudgeItem, Judgment, ResultCallback
 from judges.parsing import AspectAnswer, judgment_from_answers, parse_score
@@ -110,11 +110,13 @@ class HFJudge:
             batch = [requests[r] for r in order[start : start + self.config.batch_size]]
             began = time.perf_counter()
             if self.config.scoring == "logprob":
-                batch_answers = [self._expected_answer(p) for p in self._digit_probabilities([ids for _, _, ids in batch])]
+                batch_answers = [
+                    self._expected_answer(p) for p in self._digit_probabilities([ids for _, _, ids in batch])
+                ]
             else:
                 batch_answers = [self._parsed_answer(text) for text in self._generate([ids for _, _, ids in batch])]
             share = (time.perf_counter() - began) / len(batch)
-            for (index, aspect, _), answer in zip(batch, batch_answers):
+            for (index, aspect, _), answer in zip(batch, batch_answers, strict=False):
                 answers[index][aspect] = answer
                 elapsed[index] += share
                 if len(answers[index]) == len(ASPECTS):
@@ -139,7 +141,9 @@ class HFJudge:
         raw = json.dumps({"digit_probabilities": probabilities, "digit_mass": mass})
         if score is None:
             return AspectAnswer(None, None, raw, "no probability on any score digit")
-        return AspectAnswer(score, f"expected score over next-digit probabilities ({shown}); mass on digits {mass:.3f}", raw)
+        return AspectAnswer(
+            score, f"expected score over next-digit probabilities ({shown}); mass on digits {mass:.3f}", raw
+        )
 
     def _left_padded(self, batch_ids: list[list[int]]):
         import torch
@@ -169,8 +173,15 @@ class HFJudge:
         model.eval()
         try:
             with torch.no_grad():
-                logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                               position_ids=positions.to(device)).logits[:, -1].float()
+                logits = (
+                    model(
+                        input_ids=input_ids.to(device),
+                        attention_mask=attention.to(device),
+                        position_ids=positions.to(device),
+                    )
+                    .logits[:, -1]
+                    .float()
+                )
         finally:
             model.train(was_training)
         probs = torch.softmax(logits, dim=-1).cpu()
@@ -213,8 +224,10 @@ def digit_token_ids(tokenizer) -> list[list[int]]:
             if len(encoded) == 1 and tokenizer.unk_token_id not in encoded:
                 found.add(encoded[0])
         if not found:
-            raise ValueError(f"hf judge: scoring=logprob needs a single token for the digit {digit}; "
-                             "this tokenizer has none, use scoring=generate")
+            raise ValueError(
+                f"hf judge: scoring=logprob needs a single token for the digit {digit}; "
+                "this tokenizer has none, use scoring=generate"
+            )
         ids.append(sorted(found))
     return ids
 

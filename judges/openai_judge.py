@@ -32,8 +32,8 @@ import os
 import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from judges.base import ASPECTS, JudgeItem, Judgment, ResultCallback
 from judges.parsing import AspectAnswer, judgment_from_answers, parse_score
@@ -115,7 +115,12 @@ class OpenAIJudge:
             start = time.perf_counter()
             answers = await asyncio.gather(*(self._ask(client, semaphore, aspect, item) for aspect in ASPECTS))
             judgment = judgment_from_answers(
-                item, dict(zip(ASPECTS, answers)), self.backend, self.model, self.prompt_version, time.perf_counter() - start
+                item,
+                dict(zip(ASPECTS, answers, strict=False)),
+                self.backend,
+                self.model,
+                self.prompt_version,
+                time.perf_counter() - start,
             )
             if on_result is not None:
                 on_result(index, judgment)
@@ -169,7 +174,9 @@ class OpenAIJudge:
             history.append(problem.split(":")[0])
             if attempt < cap:
                 await asyncio.sleep(self._backoff(attempt, retry_after))
-        return AspectAnswer(None, reason, raw, f"{problem} (gave up after {attempt} attempts: {', '.join(history)})", attempt)
+        return AspectAnswer(
+            None, reason, raw, f"{problem} (gave up after {attempt} attempts: {', '.join(history)})", attempt
+        )
 
     async def _create(self, client, messages: list[dict], json_mode: bool) -> str:
         extra = {"response_format": {"type": "json_object"}} if json_mode else {}

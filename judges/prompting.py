@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from judges.base import ASPECTS, JudgeItem
@@ -35,7 +35,11 @@ _LOOKALIKES = str.maketrans({"\uff1c": "<", "\ufe64": "<", "\uff1e": ">", "\ufe6
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _SECTION = re.compile(r"^### (system|user)[ \t]*$", re.MULTILINE)
 # Which field of the item goes into which fence, by placeholder name.
-_FIELDS = {"question": ("QUESTION", "prompt"), "reference": ("REFERENCE", "reference"), "generation": ("GENERATION", "generation")}
+_FIELDS = {
+    "question": ("QUESTION", "prompt"),
+    "reference": ("REFERENCE", "reference"),
+    "generation": ("GENERATION", "generation"),
+}
 
 
 def escape_fenced(text: str) -> str:
@@ -59,7 +63,9 @@ def fence(name: str, text: str) -> str:
 def unfence(prompt_text: str, name: str) -> list[str]:
     """Every block fenced as `name` in a rendered prompt (for tests and test servers)."""
     pattern = re.compile(
-        re.escape(f"{FENCE_OPEN}BEGIN {name}{FENCE_CLOSE}\n") + r"(.*?)" + re.escape(f"\n{FENCE_OPEN}END {name}{FENCE_CLOSE}"),
+        re.escape(f"{FENCE_OPEN}BEGIN {name}{FENCE_CLOSE}\n")
+        + r"(.*?)"
+        + re.escape(f"\n{FENCE_OPEN}END {name}{FENCE_CLOSE}"),
         re.DOTALL,
     )
     return pattern.findall(prompt_text)
@@ -81,7 +87,7 @@ def prompt_path(aspect: str, version: str) -> Path:
     return PROMPT_DIR / f"{aspect}_{version}.txt"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(aspect: str, version: str) -> PromptTemplate:
     if aspect not in ASPECTS:
         raise ValueError(f"unknown judge aspect {aspect!r}; known: {', '.join(ASPECTS)}")

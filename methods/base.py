@@ -8,8 +8,9 @@ Total loss: `L = gamma * L_forget + alpha * L_retain`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -10,7 +10,7 @@ for every forget prompt.
 
 Unlike the other objectives, this module's `forget_loss` is `bs_s_combine(forget_term,
 augmented_term, lam)`: a pure function of two scalars the trainer computed with the base
-objective. Sampling is data preparation done by the trainer (squeeze/generation.py), not
+objective. Sampling is data preparation done by the trainer (squeeze/lm/generation.py), not
 here. The augmented set goes through the model in micro-batches of `aug_micro_batch` with
 gradient accumulation, so memory does not grow with N: the trainer backpropagates
 `w_m * L_base(micro_m)` for each micro-batch with `w_m` from `augmented_micro_weights`.
@@ -23,7 +23,8 @@ simnpo and bs_t; answer tokens for wga (a mean over tokens).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -33,7 +34,9 @@ POLICIES = ("off", "on")
 SAMPLE_MODES = ("sample", "beam")
 
 
-def bs_s_combine(forget_term: torch.Tensor, augmented_term: torch.Tensor, lam: float = 0.5, **_unused: Any) -> torch.Tensor:
+def bs_s_combine(
+    forget_term: torch.Tensor, augmented_term: torch.Tensor, lam: float = 0.5, **_unused: Any
+) -> torch.Tensor:
     """(E8) `(1 - lam) * forget_term + lam * augmented_term`.
 
     Extra keyword arguments (BS-S's sampling settings) are accepted and ignored so the

@@ -44,7 +44,9 @@ def topk_belief(logits: torch.Tensor, k: int, tau: float = 1.0) -> tuple[torch.T
     return indices, belief
 
 
-def _belief_on_answer_span(logits: torch.Tensor, mask: torch.Tensor, k: int, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _belief_on_answer_span(
+    logits: torch.Tensor, mask: torch.Tensor, k: int, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`topk_belief` over the positions from the batch's first to last answer token only.
 
     The top-k costs about as much as a logsumexp over the vocabulary, and the prompt part of

@@ -32,7 +32,9 @@ def npo_forget_loss(inputs: ForgetInputs, beta: float = 0.1) -> torch.Tensor:
         raise ValueError("npo: the forget loss needs the reference log-probs ref_logp (computed once before training)")
     logp, _ = sequence_logprob(logits, labels)
     if ref_logp.shape != logp.shape:
-        raise ValueError(f"npo: ref_logp must have shape {tuple(logp.shape)} (one per sequence), got {tuple(ref_logp.shape)}")
+        raise ValueError(
+            f"npo: ref_logp must have shape {tuple(logp.shape)} (one per sequence), got {tuple(ref_logp.shape)}"
+        )
     log_ratio = logp - ref_logp.detach().to(logp.dtype)
     return -(2.0 / beta) * F.logsigmoid(-beta * log_ratio).mean()
 

@@ -28,7 +28,9 @@ def kl_retain_loss(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch
     nothing and cannot leak in. `ref_logits` (the frozen model's) carry no gradient.
     """
     if ref_logits.shape != logits.shape:
-        raise ValueError(f"kl retain loss: ref_logits {tuple(ref_logits.shape)} must match logits {tuple(logits.shape)}")
+        raise ValueError(
+            f"kl retain loss: ref_logits {tuple(ref_logits.shape)} must match logits {tuple(logits.shape)}"
+        )
     mask = answer_mask(labels)
     if not bool(mask.any()):
         return logits.sum() * 0.0  # no retain answer tokens: a zero that keeps the graph
@@ -41,5 +43,7 @@ def kl_retain_loss(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch
 def rmu_retain_loss(hidden: torch.Tensor, frozen_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(E6) retain term: MSE between activations and the frozen model's, over answer positions."""
     if frozen_hidden.shape != hidden.shape:
-        raise ValueError(f"rmu retain loss: frozen_hidden {tuple(frozen_hidden.shape)} must match hidden {tuple(hidden.shape)}")
+        raise ValueError(
+            f"rmu retain loss: frozen_hidden {tuple(frozen_hidden.shape)} must match hidden {tuple(hidden.shape)}"
+        )
     return masked_mse(hidden, frozen_hidden.detach().to(hidden.dtype), mask)

@@ -32,4 +32,6 @@ def wga_forget_loss(inputs: ForgetInputs, beta: float = 1.0) -> torch.Tensor:
     return weighted.sum() / mask.sum().clamp(min=1)
 
 
-WGA = Objective(name="wga", forget_loss=wga_forget_loss, defaults={"beta": 1.0}, gamma=1.0, alpha=0.0, retain_loss="nll")
+WGA = Objective(
+    name="wga", forget_loss=wga_forget_loss, defaults={"beta": 1.0}, gamma=1.0, alpha=0.0, retain_loss="nll"
+)

@@ -64,13 +64,13 @@ class FaultPlan:
         self.by_index: dict[int, str] = {}
         self._by_item: list[_ItemFault] = []
 
-    def at_index(self, index: int, fault: str) -> "FaultPlan":
+    def at_index(self, index: int, fault: str) -> FaultPlan:
         _check(fault)
         with self._lock:
             self.by_index[index] = fault
         return self
 
-    def for_item(self, match: str, fault: str, times: int = 1, aspect: str | None = None) -> "FaultPlan":
+    def for_item(self, match: str, fault: str, times: int = 1, aspect: str | None = None) -> FaultPlan:
         """The next `times` requests whose generation contains `match` (and ask `aspect`)."""
         _check(fault)
         with self._lock:
@@ -126,7 +126,7 @@ class JudgeServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "JudgeServer":
+    def start(self) -> JudgeServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
@@ -135,7 +135,7 @@ class JudgeServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "JudgeServer":
+    def __enter__(self) -> JudgeServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -225,7 +225,9 @@ def _make_handler(server: JudgeServer):
                 return self._send(400, {"error": {"message": "body is not JSON"}})
             if server.reject_response_format and body.get("response_format") is not None:
                 server.response_formats.append(body.get("response_format"))
-                return self._send(400, {"error": {"message": "response_format is not supported", "type": "invalid_request_error"}})
+                return self._send(
+                    400, {"error": {"message": "response_format is not supported", "type": "invalid_request_error"}}
+                )
             index, aspect, generation, reference, fault = server._record(body, self.headers.get("Authorization", ""))
             with server._lock:
                 server.in_flight += 1
@@ -255,7 +257,9 @@ def _make_handler(server: JudgeServer):
                 self.wfile.write(data)
                 return
             if fault == "429":
-                return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit_exceeded"}}, {"retry-after": "0"})
+                return self._send(
+                    429, {"error": {"message": "rate limited", "type": "rate_limit_exceeded"}}, {"retry-after": "0"}
+                )
             if fault == "500":
                 return self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
             if fault == "slow":

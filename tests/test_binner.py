@@ -6,26 +6,43 @@ import json
 import random
 
 import pytest
+from tiny_trained import trained_world_model
 
-from squeeze.batching import collator_for
-from squeeze.binner import (
-    BinnerSettings, bin_sizes, build_bins, escape_route_report, make_item_bins, normalise, rank_candidates,
+from squeeze.bins.binner import (
+    BinnerSettings,
+    bin_sizes,
+    build_bins,
+    escape_route_report,
+    make_item_bins,
+    normalise,
+    rank_candidates,
 )
 from squeeze.cli.main import main
-from squeeze.data import write_qa
-from squeeze.logprobs import score_pairs
-from squeeze.models import save_model
-from squeeze.prompting import encode_prompt
-from squeeze.types import Candidate, Fact, ItemBins, QARecord
-from tiny_trained import trained_world_model
+from squeeze.core.data import write_qa
+from squeeze.core.types import Candidate, Fact, ItemBins, QARecord
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import score_pairs
+from squeeze.lm.models import save_model
+from squeeze.lm.prompting import encode_prompt
 
 
 def cand(text: str, logps: list[float], ids: list[int] | None = None) -> Candidate:
     return Candidate(text=text, token_ids=ids or list(range(len(logps))), token_logprobs=logps)
 
 
-@pytest.mark.parametrize("n,expected", [(0, (0, 0, 0)), (1, (1, 0, 0)), (2, (1, 0, 1)), (3, (1, 1, 1)),
-                                        (5, (1, 2, 2)), (10, (2, 4, 4)), (19, (4, 7, 8)), (20, (4, 8, 8))])
+@pytest.mark.parametrize(
+    "n,expected",
+    [
+        (0, (0, 0, 0)),
+        (1, (1, 0, 0)),
+        (2, (1, 0, 1)),
+        (3, (1, 1, 1)),
+        (5, (1, 2, 2)),
+        (10, (2, 4, 4)),
+        (19, (4, 7, 8)),
+        (20, (4, 8, 8)),
+    ],
+)
 def test_bin_sizes_cut_at_20_and_60_percent(n, expected):
     assert bin_sizes(n) == expected
 
@@ -37,17 +54,25 @@ def test_normalise_ignores_case_and_whitespace_only():
 
 def test_ranking_drops_target_duplicates_and_empty_answers():
     cands = [
-        cand("Lyon is where Ada was born.", [-1.0, -1.0]),          # sum -2, mean -1
-        cand("ada was born in LYON .", [-0.1]),                       # the target, other case/spacing
-        cand("Lyon is  where Ada was born .", [-0.5, -0.5, -0.5]),   # duplicate with a better score: kept
-        cand("", [-0.01]),                                            # empty answer
-        cand("Ada came from Lyon.", [-3.0]),                          # sum -3, mean -3
-        cand("Ada was born in Porto.", [-0.4] * 6),                  # sum -2.4, mean -0.4
+        cand("Lyon is where Ada was born.", [-1.0, -1.0]),  # sum -2, mean -1
+        cand("ada was born in LYON .", [-0.1]),  # the target, other case/spacing
+        cand("Lyon is  where Ada was born .", [-0.5, -0.5, -0.5]),  # duplicate with a better score: kept
+        cand("", [-0.01]),  # empty answer
+        cand("Ada came from Lyon.", [-3.0]),  # sum -3, mean -3
+        cand("Ada was born in Porto.", [-0.4] * 6),  # sum -2.4, mean -0.4
     ]
     ranked = rank_candidates(cands, "Ada was born in Lyon.", [7, 8, 3])
-    assert [c.text for c in ranked] == ["Lyon is  where Ada was born .", "Ada was born in Porto.", "Ada came from Lyon."]
+    assert [c.text for c in ranked] == [
+        "Lyon is  where Ada was born .",
+        "Ada was born in Porto.",
+        "Ada came from Lyon.",
+    ]
     by_mean = rank_candidates(cands, "Ada was born in Lyon.", [7, 8, 3], score="mean")
-    assert [c.text for c in by_mean] == ["Ada was born in Porto.", "Lyon is  where Ada was born .", "Ada came from Lyon."]
+    assert [c.text for c in by_mean] == [
+        "Ada was born in Porto.",
+        "Lyon is  where Ada was born .",
+        "Ada came from Lyon.",
+    ]
     # The target's token ids (with or without EOS) are dropped whatever their text.
     same_ids = cand("something else", [-0.2, -0.2], ids=[7, 8])
     assert rank_candidates([same_ids], "Ada was born in Lyon.", [7, 8, 3]) == []
@@ -74,24 +99,52 @@ def test_make_item_bins_cuts_by_rank():
 
 def test_escape_route_report_counts_by_hand():
     fact = Fact(subject="Ada", relation="birthplace", value="Lyon", aliases=["the city of Lyon"])
-    records = [QARecord(id="a", question="q", answer="Ada was born in Lyon.", fact=fact),
-               QARecord(id="b", question="q", answer="Ada was born in Lyon.", fact=fact),
-               QARecord(id="c", question="q", answer="no fact here")]
+    records = [
+        QARecord(id="a", question="q", answer="Ada was born in Lyon.", fact=fact),
+        QARecord(id="b", question="q", answer="Ada was born in Lyon.", fact=fact),
+        QARecord(id="c", question="q", answer="no fact here"),
+    ]
     bins = [
-        make_item_bins(records[0], [1], -1.0, [cand("Lyon is where Ada was born.", [-1.0]),
-                                               cand("Ada lived in the city of lyon.", [-2.0]),
-                                               cand("Ada was born in Porto.", [-3.0])]),
-        make_item_bins(records[1], [1], -1.0, [cand("Ada was born in Porto.", [-1.0]),
-                                               cand("Lyon is where Ada was born.", [-2.0]),
-                                               cand("Ada was born in Rome.", [-3.0])]),
+        make_item_bins(
+            records[0],
+            [1],
+            -1.0,
+            [
+                cand("Lyon is where Ada was born.", [-1.0]),
+                cand("Ada lived in the city of lyon.", [-2.0]),
+                cand("Ada was born in Porto.", [-3.0]),
+            ],
+        ),
+        make_item_bins(
+            records[1],
+            [1],
+            -1.0,
+            [
+                cand("Ada was born in Porto.", [-1.0]),
+                cand("Lyon is where Ada was born.", [-2.0]),
+                cand("Ada was born in Rome.", [-3.0]),
+            ],
+        ),
         make_item_bins(records[2], [1], -1.0, [cand("Lyon", [-1.0])]),
     ]
-    families = {"a": ["Ada was born in Lyon.", "Lyon is where Ada was born."],
-                "b": ["Ada was born in Lyon.", "Lyon is where Ada was born."]}
+    families = {
+        "a": ["Ada was born in Lyon.", "Lyon is where Ada was born."],
+        "b": ["Ada was born in Lyon.", "Lyon is where Ada was born."],
+    }
     report = escape_route_report(bins, records, families)
     assert report["n_items"] == 2  # the item without a fact does not count
-    assert report["high"] == {"items_with_value": 0.5, "candidates_with_value": 0.5, "mean_candidates": 1.0, "items_with_sibling": 0.5}
-    assert report["mid"] == {"items_with_value": 1.0, "candidates_with_value": 1.0, "mean_candidates": 1.0, "items_with_sibling": 0.5}
+    assert report["high"] == {
+        "items_with_value": 0.5,
+        "candidates_with_value": 0.5,
+        "mean_candidates": 1.0,
+        "items_with_sibling": 0.5,
+    }
+    assert report["mid"] == {
+        "items_with_value": 1.0,
+        "candidates_with_value": 1.0,
+        "mean_candidates": 1.0,
+        "items_with_sibling": 0.5,
+    }
     assert report["low"]["items_with_value"] == 0.0 and report["low"]["items_with_sibling"] == 0.0
 
 
@@ -105,7 +158,7 @@ def test_bins_of_a_trained_model(trained):
     settings = BinnerSettings(n_candidates=8, max_new_tokens=20)
     bins = build_bins(model, tokenizer, forget, settings, progress=False)
     assert [b.item_id for b in bins] == [r.id for r in forget]
-    for item, record in zip(bins, forget):
+    for item, record in zip(bins, forget, strict=False):
         texts = [normalise(c.text) for c in item.candidates]
         assert normalise(record.answer) not in texts and len(set(texts)) == len(texts)
         assert 0 < len(item.candidates) <= 8
@@ -133,7 +186,9 @@ def test_samples_add_candidates_and_are_seeded(trained):
     a = build_bins(model, tokenizer, forget[:2], settings, progress=False)
     b = build_bins(model, tokenizer, forget[:2], settings, progress=False)
     assert [x.to_dict() for x in a] == [x.to_dict() for x in b]
-    beams_only = build_bins(model, tokenizer, forget[:2], BinnerSettings(n_candidates=3, max_new_tokens=12), progress=False)
+    beams_only = build_bins(
+        model, tokenizer, forget[:2], BinnerSettings(n_candidates=3, max_new_tokens=12), progress=False
+    )
     assert sum(len(x.candidates) for x in a) >= sum(len(x.candidates) for x in beams_only)
 
 
@@ -149,8 +204,21 @@ def test_cli_writes_reuses_and_reports(trained, tmp_path, capsys):
     save_model(model, tokenizer, tmp_path / "original")
     world.write(tmp_path / "world")
     run = tmp_path / "run"
-    args = ["bins", "--model", str(tmp_path / "original"), "--forget", str(tmp_path / "world"), "--out", str(run),
-            "--candidates", "5", "--max-new-tokens", "16", "--limit", "2"]
+    args = [
+        "bins",
+        "--model",
+        str(tmp_path / "original"),
+        "--forget",
+        str(tmp_path / "world"),
+        "--out",
+        str(run),
+        "--candidates",
+        "5",
+        "--max-new-tokens",
+        "16",
+        "--limit",
+        "2",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "escape routes over 2 items" in out and "high:" in out
@@ -164,8 +232,19 @@ def test_cli_writes_reuses_and_reports(trained, tmp_path, capsys):
     assert (run / "bins.jsonl").stat().st_mtime_ns == stamp
     # Other settings recompute; a QA file works as the forget set too.
     write_qa(tmp_path / "forget.jsonl", forget[:2])
-    args2 = ["bins", "--model", str(tmp_path / "original"), "--forget", str(tmp_path / "forget.jsonl"), "--out", str(run),
-             "--candidates", "4", "--max-new-tokens", "16"]
+    args2 = [
+        "bins",
+        "--model",
+        str(tmp_path / "original"),
+        "--forget",
+        str(tmp_path / "forget.jsonl"),
+        "--out",
+        str(run),
+        "--candidates",
+        "4",
+        "--max-new-tokens",
+        "16",
+    ]
     assert main(args2) == 0
     assert "reusing" not in capsys.readouterr().out
     assert json.loads((run / "bins_meta.json").read_text())["settings"]["n_candidates"] == 4

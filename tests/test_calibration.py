@@ -14,13 +14,19 @@ from tiny_trained import trained_world_model
 from judges import make_judge
 from judges.base import JudgeItem
 from judges.features import check_knots, piecewise_linear
-from squeeze.calibration import (
-    auroc, balanced_accuracy, best_threshold, roc_curve, spearman, tune_lower_upper_knots, tune_similarity_knots,
+from squeeze.calibrate.calibration import (
+    auroc,
+    balanced_accuracy,
+    best_threshold,
+    roc_curve,
+    spearman,
+    tune_lower_upper_knots,
+    tune_similarity_knots,
 )
-from squeeze.calibration_data import degenerate_variants, resolve_model_dir
+from squeeze.calibrate.data import degenerate_variants, resolve_model_dir
 from squeeze.cli.main import main
-from squeeze.errors import ConfigError
-from squeeze.verdict_config import VerdictThresholds, load_verdict_thresholds
+from squeeze.core.errors import ConfigError
+from squeeze.diagnose.verdict_config import VerdictThresholds, load_verdict_thresholds
 
 
 # -- (C1)-(C5) by hand --------------------------------------------------------------------------
@@ -111,8 +117,14 @@ def test_content_similarity_scores_a_changed_fact_below_a_paraphrase():
 
 def test_embedding_judge_reads_its_settings_from_a_config_file(tmp_path):
     path = tmp_path / "embedding.yaml"
-    path.write_text(yaml.safe_dump({"judge": {"similarity_knots": [[0.2, 0.0], [0.8, 5.0]], "content_weight": 0.25},
-                                    "calibration": {"auroc": 0.9}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "judge": {"similarity_knots": [[0.2, 0.0], [0.8, 5.0]], "content_weight": 0.25},
+                "calibration": {"auroc": 0.9},
+            }
+        )
+    )
     judge = make_judge("embedding", config_file=path)
     assert judge.config.similarity_knots == [[0.2, 0.0], [0.8, 5.0]] and judge.config.content_weight == 0.25
     assert make_judge("embedding", config_file=path, content_weight=0.5).config.content_weight == 0.5  # caller wins
@@ -139,8 +151,8 @@ def test_verdict_thresholds_load_validate_and_default(tmp_path):
 
 # -- the command end to end ----------------------------------------------------------------------
 def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_loads(tmp_path, capsys):
-    from squeeze.models import save_model
-    from squeeze.tiny import build_tiny_llama
+    from squeeze.lm.models import save_model
+    from squeeze.lm.tiny import build_tiny_llama
 
     model, tokenizer, world, forget, _ = trained_world_model()
     world.write(tmp_path / "world")
@@ -150,9 +162,27 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
     save_model(noise, tokenizer, tmp_path / "run" / "model")
     assert resolve_model_dir(tmp_path / "run") == tmp_path / "run" / "model"
     out, configs = tmp_path / "calibration", tmp_path / "configs"
-    args = ["judge-calibrate", "--world", str(tmp_path / "world"), "--runs", str(tmp_path / "run"),
-            "--original", str(tmp_path / "orig"), "--out", str(out), "--limit", str(len(forget)), "--samples", "1",
-            "--reference-lm", "original", "--no-cache", "--write-config", "--config-dir", str(configs)]
+    args = [
+        "judge-calibrate",
+        "--world",
+        str(tmp_path / "world"),
+        "--runs",
+        str(tmp_path / "run"),
+        "--original",
+        str(tmp_path / "orig"),
+        "--out",
+        str(out),
+        "--limit",
+        str(len(forget)),
+        "--samples",
+        "1",
+        "--reference-lm",
+        "original",
+        "--no-cache",
+        "--write-config",
+        "--config-dir",
+        str(configs),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "embedding: Similarity AUROC" in printed and "thresholds: tau" in printed
@@ -173,7 +203,10 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
     assert judge.config.logprob_knots == report["tuned"]["embedding"]["logprob_knots"]
     thresholds = load_verdict_thresholds(configs / "verdict.yaml")
     assert thresholds.s_min == report["thresholds"]["s_min"]["value"]
-    assert thresholds.tau == report["thresholds"]["tau"]["value"] and thresholds.n_min == report["thresholds"]["n_min"]["value"]
+    assert (
+        thresholds.tau == report["thresholds"]["tau"]["value"]
+        and thresholds.n_min == report["thresholds"]["n_min"]["value"]
+    )
 
 
 def test_judge_calibrate_rejects_bad_input_in_one_line(tmp_path, capsys):
@@ -181,5 +214,7 @@ def test_judge_calibrate_rejects_bad_input_in_one_line(tmp_path, capsys):
     assert "--limit must be at least 1" in capsys.readouterr().err
     assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--judge", "hf"]) == 1
     assert "--hf-judge-model" in capsys.readouterr().err
-    assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--original", str(tmp_path)]) == 1
+    assert (
+        main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--original", str(tmp_path)]) == 1
+    )
     assert "not a world directory" in capsys.readouterr().err

@@ -8,22 +8,36 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from squeeze.data import (
-    MCQRecord, MuseText, MuseVerbmem, load_mcq, load_muse_knowmem, load_muse_text, load_muse_verbmem,
-    load_qa, write_qa,
+from squeeze.core.data import (
+    MCQRecord,
+    MuseText,
+    MuseVerbmem,
+    load_mcq,
+    load_muse_knowmem,
+    load_muse_text,
+    load_muse_verbmem,
+    load_qa,
+    write_qa,
 )
-from squeeze.errors import DataError
-from squeeze.types import Fact, QARecord
+from squeeze.core.errors import DataError
+from squeeze.core.types import Fact, QARecord
 
 TOFU_ROWS = [  # TOFU's field names, no id, and an extra field the loader ignores
-    {"question": "Who wrote Salt Road?", "answer": "Tara Velston wrote it.",
-     "paraphrased_answer": "It was written by Tara Velston.",
-     "perturbed_answer": ["Kes Holt wrote it.", "Lin Dor wrote it.", "Mira Fen wrote it."],
-     "paraphrased_question": "Salt Road is by whom?"},
+    {
+        "question": "Who wrote Salt Road?",
+        "answer": "Tara Velston wrote it.",
+        "paraphrased_answer": "It was written by Tara Velston.",
+        "perturbed_answer": ["Kes Holt wrote it.", "Lin Dor wrote it.", "Mira Fen wrote it."],
+        "paraphrased_question": "Salt Road is by whom?",
+    },
     {"question": "Where was Tara Velston born?", "answer": "In Lyon."},
 ]
-WORLD_ROW = {"id": "p001-birthplace", "question": "Where was Tara Velston born?", "answer": "Tara Velston was born in Lyon.",
-             "fact": {"subject": "Tara Velston", "relation": "birthplace", "value": "Lyon", "aliases": ["the city of Lyon"]}}
+WORLD_ROW = {
+    "id": "p001-birthplace",
+    "question": "Where was Tara Velston born?",
+    "answer": "Tara Velston was born in Lyon.",
+    "fact": {"subject": "Tara Velston", "relation": "birthplace", "value": "Lyon", "aliases": ["the city of Lyon"]},
+}
 
 
 def _jsonl(path: Path, rows) -> Path:
@@ -42,8 +56,14 @@ def _error(fn, *args, **kwargs) -> str:
 # -- QA records: good files ------------------------------------------------------------------
 def test_jsonl_with_ids_and_facts(tmp_path):
     records = load_qa(_jsonl(tmp_path / "world.jsonl", [WORLD_ROW]))
-    assert records == [QARecord("p001-birthplace", WORLD_ROW["question"], WORLD_ROW["answer"],
-                                fact=Fact("Tara Velston", "birthplace", "Lyon", ["the city of Lyon"]))]
+    assert records == [
+        QARecord(
+            "p001-birthplace",
+            WORLD_ROW["question"],
+            WORLD_ROW["answer"],
+            fact=Fact("Tara Velston", "birthplace", "Lyon", ["the city of Lyon"]),
+        )
+    ]
 
 
 def test_tofu_json_array_without_ids(tmp_path):
@@ -84,8 +104,9 @@ def test_saved_datasets(tmp_path):
     rows = [{"question": r["question"], "answer": r["answer"]} for r in TOFU_ROWS]
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "single"))
     assert [r.answer for r in load_qa(tmp_path / "single")] == ["Tara Velston wrote it.", "In Lyon."]
-    both = datasets.DatasetDict({"forget": datasets.Dataset.from_list(rows[:1]),
-                                 "retain": datasets.Dataset.from_list(rows)})
+    both = datasets.DatasetDict(
+        {"forget": datasets.Dataset.from_list(rows[:1]), "retain": datasets.Dataset.from_list(rows)}
+    )
     both.save_to_disk(str(tmp_path / "dict"))
     assert [r.id for r in load_qa(tmp_path / "dict", split="forget")] == ["dict-forget-0"]
     message = _error(load_qa, tmp_path / "dict")
@@ -119,24 +140,35 @@ def test_write_qa_round_trips_and_is_atomic(tmp_path):
 
 
 # -- QA records: bad files -------------------------------------------------------------------
-@pytest.mark.parametrize("lines, expected", [
-    ([WORLD_ROW, '{"question": "q?", "answer": "a"', WORLD_ROW], "line 2: bad JSON"),
-    ([WORLD_ROW, {"id": "b", "question": "q?"}], "line 2: missing field 'answer'"),
-    ([{"id": "a", "question": "q?", "answer": 7}], "line 1: field 'answer' should be a string, got int"),
-    ([{"id": "a", "question": "q?", "answer": "  "}], "line 1: field 'answer' is empty"),
-    ([{"id": "a", "question": "q?", "answer": "a", "perturbed_answer": ["x", 3]}],
-     "line 1: field 'perturbed_answer' should be a non-empty list of strings, got a list of int, str"),
-    ([{"id": "a", "question": "q?", "answer": "a", "perturbed_answer": "x"}],
-     "line 1: field 'perturbed_answer' should be a non-empty list of strings, got str"),
-    ([{"id": "a", "question": "q?", "answer": "a", "paraphrased_answer": ["x"]}],
-     "line 1: field 'paraphrased_answer' should be a string, got list"),
-    ([{**WORLD_ROW, "fact": {**WORLD_ROW["fact"], "value": None}}], "line 1: fact: missing field 'value'"),
-    ([{**WORLD_ROW, "fact": {**WORLD_ROW["fact"], "aliases": "Lyon"}}],
-     "line 1: fact: field 'aliases' should be a list of strings, got str"),
-    ([{**WORLD_ROW, "id": True}], "line 1: field 'id' should be a non-empty string or an integer, got bool"),
-    ([WORLD_ROW, "", WORLD_ROW], "line 3: duplicate id 'p001-birthplace' (first at line 1)"),
-    (["[1, 2]"], "line 1: expected an object, got list"),
-])
+@pytest.mark.parametrize(
+    "lines, expected",
+    [
+        ([WORLD_ROW, '{"question": "q?", "answer": "a"', WORLD_ROW], "line 2: bad JSON"),
+        ([WORLD_ROW, {"id": "b", "question": "q?"}], "line 2: missing field 'answer'"),
+        ([{"id": "a", "question": "q?", "answer": 7}], "line 1: field 'answer' should be a string, got int"),
+        ([{"id": "a", "question": "q?", "answer": "  "}], "line 1: field 'answer' is empty"),
+        (
+            [{"id": "a", "question": "q?", "answer": "a", "perturbed_answer": ["x", 3]}],
+            "line 1: field 'perturbed_answer' should be a non-empty list of strings, got a list of int, str",
+        ),
+        (
+            [{"id": "a", "question": "q?", "answer": "a", "perturbed_answer": "x"}],
+            "line 1: field 'perturbed_answer' should be a non-empty list of strings, got str",
+        ),
+        (
+            [{"id": "a", "question": "q?", "answer": "a", "paraphrased_answer": ["x"]}],
+            "line 1: field 'paraphrased_answer' should be a string, got list",
+        ),
+        ([{**WORLD_ROW, "fact": {**WORLD_ROW["fact"], "value": None}}], "line 1: fact: missing field 'value'"),
+        (
+            [{**WORLD_ROW, "fact": {**WORLD_ROW["fact"], "aliases": "Lyon"}}],
+            "line 1: fact: field 'aliases' should be a list of strings, got str",
+        ),
+        ([{**WORLD_ROW, "id": True}], "line 1: field 'id' should be a non-empty string or an integer, got bool"),
+        ([WORLD_ROW, "", WORLD_ROW], "line 3: duplicate id 'p001-birthplace' (first at line 1)"),
+        (["[1, 2]"], "line 1: expected an object, got list"),
+    ],
+)
 def test_bad_jsonl_names_file_and_line(tmp_path, lines, expected):
     path = _jsonl(tmp_path / "forget.jsonl", lines)
     assert _error(load_qa, path).startswith(f"{path}: {expected}")
@@ -159,14 +191,17 @@ def test_bad_parquet_row(tmp_path):
     assert _error(load_qa, broken).startswith(f"{broken}: cannot read parquet")
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("empty.jsonl", "", "no records (empty split)"),
-    ("blank.jsonl", "\n  \n", "no records (empty split)"),
-    ("empty.json", "[]", "no records (empty split)"),
-    ("scalar.json", "42", "line 1: expected a list of records"),
-    ("latin1.jsonl", b'{"question": "q?", "answer": "a"}\n{"question": "caf\xe9"}\n', "line 2: not UTF-8 text"),
-    ("table.csv", "question,answer\n", "unsupported file type '.csv'"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("empty.jsonl", "", "no records (empty split)"),
+        ("blank.jsonl", "\n  \n", "no records (empty split)"),
+        ("empty.json", "[]", "no records (empty split)"),
+        ("scalar.json", "42", "line 1: expected a list of records"),
+        ("latin1.jsonl", b'{"question": "q?", "answer": "a"}\n{"question": "caf\xe9"}\n', "line 2: not UTF-8 text"),
+        ("table.csv", "question,answer\n", "unsupported file type '.csv'"),
+    ],
+)
 def test_unreadable_or_empty_files(tmp_path, name, content, expected):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -174,7 +209,9 @@ def test_unreadable_or_empty_files(tmp_path, name, content, expected):
 
 
 def test_missing_file_and_plain_folder(tmp_path):
-    assert _error(load_qa, tmp_path / "nope.jsonl") == f"{tmp_path / 'nope.jsonl'}: cannot read: No such file or directory"
+    assert (
+        _error(load_qa, tmp_path / "nope.jsonl") == f"{tmp_path / 'nope.jsonl'}: cannot read: No such file or directory"
+    )
     assert "not a dataset saved" in _error(load_qa, tmp_path)
 
 
@@ -196,24 +233,44 @@ def test_muse_loaders(tmp_path):
 
 
 def test_multiple_choice(tmp_path):
-    rows = [{"question": "Which?", "choices": ["a", "b", "c", "d"], "answer": 2},
-            {"question": "Letter?", "choices": ["x", "y"], "answer": "B", "subject": "misc"}]
+    rows = [
+        {"question": "Which?", "choices": ["a", "b", "c", "d"], "answer": 2},
+        {"question": "Letter?", "choices": ["x", "y"], "answer": "B", "subject": "misc"},
+    ]
     records = load_mcq(_jsonl(tmp_path / "wmdp.jsonl", rows))
-    assert records == [MCQRecord("wmdp-0", "Which?", ["a", "b", "c", "d"], 2), MCQRecord("wmdp-1", "Letter?", ["x", "y"], 1)]
+    assert records == [
+        MCQRecord("wmdp-0", "Which?", ["a", "b", "c", "d"], 2),
+        MCQRecord("wmdp-1", "Letter?", ["x", "y"], 1),
+    ]
 
 
-@pytest.mark.parametrize("row, expected", [
-    ({"question": "Q?", "choices": ["a", "b"], "answer": 2}, "line 1: field 'answer' is 2, out of range for 2 choices"),
-    ({"question": "Q?", "choices": ["a", "b"], "answer": -1}, "line 1: field 'answer' is -1, out of range for 2 choices"),
-    ({"question": "Q?", "choices": ["a", "b"], "answer": True},
-     "line 1: field 'answer' should be a choice index (integer), got bool"),
-    ({"question": "Q?", "choices": ["a", "b"], "answer": 0.5},
-     "line 1: field 'answer' should be a choice index (integer), got float"),
-    ({"question": "Q?", "choices": ["a", 2], "answer": 0},
-     "line 1: field 'choices' should be a non-empty list of strings, got a list of int, str"),
-    ({"question": "Q?", "choices": ["a"], "answer": 0}, "line 1: field 'choices' needs at least 2 choices, got 1"),
-    ({"question": "Q?", "answer": 0}, "line 1: missing field 'choices'"),
-])
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        (
+            {"question": "Q?", "choices": ["a", "b"], "answer": 2},
+            "line 1: field 'answer' is 2, out of range for 2 choices",
+        ),
+        (
+            {"question": "Q?", "choices": ["a", "b"], "answer": -1},
+            "line 1: field 'answer' is -1, out of range for 2 choices",
+        ),
+        (
+            {"question": "Q?", "choices": ["a", "b"], "answer": True},
+            "line 1: field 'answer' should be a choice index (integer), got bool",
+        ),
+        (
+            {"question": "Q?", "choices": ["a", "b"], "answer": 0.5},
+            "line 1: field 'answer' should be a choice index (integer), got float",
+        ),
+        (
+            {"question": "Q?", "choices": ["a", 2], "answer": 0},
+            "line 1: field 'choices' should be a non-empty list of strings, got a list of int, str",
+        ),
+        ({"question": "Q?", "choices": ["a"], "answer": 0}, "line 1: field 'choices' needs at least 2 choices, got 1"),
+        ({"question": "Q?", "answer": 0}, "line 1: missing field 'choices'"),
+    ],
+)
 def test_bad_multiple_choice(tmp_path, row, expected):
     path = _jsonl(tmp_path / "wmdp.jsonl", [row])
     assert _error(load_mcq, path) == f"{path}: {expected}"

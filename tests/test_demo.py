@@ -13,12 +13,18 @@ import pytest
 import yaml
 
 from squeeze.cli.main import main
-from squeeze.demo_config import ALL_METHODS
-from squeeze.types import VERDICTS
+from squeeze.core.types import VERDICTS
+from squeeze.demo.config import ALL_METHODS
 
 SMALLEST = [
-    "people=10", "epochs=3", "candidates=4", "steps=2", "track_every=1",
-    "forget_batch_size=2", "retain_batch_size=2", "figures_dir=",
+    "people=10",
+    "epochs=3",
+    "candidates=4",
+    "steps=2",
+    "track_every=1",
+    "forget_batch_size=2",
+    "retain_batch_size=2",
+    "figures_dir=",
 ]
 
 
@@ -81,10 +87,12 @@ def test_rerun_skips_finished_stages(demo_run):
 
 
 def test_diagnose_gets_the_judge_settings_of_the_demo_config(tmp_path):
-    from squeeze.demo import Demo
-    from squeeze.demo_config import DemoConfig
+    from squeeze.demo.config import DemoConfig
+    from squeeze.demo.pipeline import Demo
 
-    hf = Demo(DemoConfig(out=str(tmp_path / "hf"), judge="hf", judge_model="smollm2-135m-instruct", judge_scoring="logprob"))
+    hf = Demo(
+        DemoConfig(out=str(tmp_path / "hf"), judge="hf", judge_model="smollm2-135m-instruct", judge_scoring="logprob")
+    )
     assert hf.judge_args() == ["--judge", "hf", "--judge-model", "smollm2-135m-instruct", "--judge-scoring", "logprob"]
     assert Demo(DemoConfig(out=str(tmp_path / "default"))).judge_args() == ["--judge", "embedding"]
 
@@ -94,15 +102,31 @@ def test_diagnose_options_reach_diagnose_by_name(tmp_path):
     of the same name, and diagnose's own parser reads it back into its config."""
     from squeeze.cli.diagnose import config_from_args
     from squeeze.cli.main import build_parser
-    from squeeze.demo_config import DemoConfig
-    from squeeze.diagnose_options import diagnose_flags
+    from squeeze.demo.config import DemoConfig
+    from squeeze.diagnose.options import diagnose_flags
 
     assert diagnose_flags(DemoConfig()) == []
-    demo = DemoConfig(mmlu=100, mmlu_subjects="astronomy,virology", mmlu_seed=3,
-                      thresholds="t.yaml", judge_config="j.yaml")
+    demo = DemoConfig(
+        mmlu=100, mmlu_subjects="astronomy,virology", mmlu_seed=3, thresholds="t.yaml", judge_config="j.yaml"
+    )
     flags = diagnose_flags(demo)
-    assert flags == ["--judge-config", "j.yaml", "--thresholds", "t.yaml", "--mmlu", "100",
-                     "--mmlu-subjects", "astronomy,virology", "--mmlu-seed", "3"]
+    assert flags == [
+        "--judge-config",
+        "j.yaml",
+        "--thresholds",
+        "t.yaml",
+        "--mmlu",
+        "100",
+        "--mmlu-subjects",
+        "astronomy,virology",
+        "--mmlu-seed",
+        "3",
+    ]
     parsed = config_from_args(build_parser().parse_args(["diagnose", "--model", "m", *flags]))
     assert (parsed.mmlu, parsed.mmlu_subjects, parsed.mmlu_seed, parsed.thresholds, parsed.judge_config) == (
-        100, "astronomy,virology", 3, "t.yaml", "j.yaml")
+        100,
+        "astronomy,virology",
+        3,
+        "t.yaml",
+        "j.yaml",
+    )

@@ -17,24 +17,49 @@ import pytest
 import torch
 import yaml
 
-from squeeze.batching import collator_for
-from squeeze.binner import normalise
+from squeeze.bins.binner import normalise
 from squeeze.cli.main import main
-from squeeze.logprobs import answer_logprobs
-from squeeze.models import save_model
-from squeeze.prompting import encode_qa
-from squeeze.tiny import build_tiny_llama, build_word_tokenizer
-from squeeze.types import VERDICTS
-from squeeze.verdict import VerdictThresholds, decide
-from squeeze.world import generate_world
+from squeeze.core.types import VERDICTS
+from squeeze.diagnose.verdict import VerdictThresholds, decide
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import answer_logprobs
+from squeeze.lm.models import save_model
+from squeeze.lm.prompting import encode_qa
+from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
+from squeeze.world.build import generate_world
 
 N_TRAINED = 4  # forget items the tiny original model memorises
 # Explicit thresholds (DESIGN section 10's rule at these values), so a calibrated
 # configs/verdict.yaml does not change what these tests expect.
-FAST = ["--limit", "4", "--candidates", "4", "--max-new-tokens", "12", "--batch-size", "8", "--quiet",
-        "--tau", "0.5", "--n-min", "2", "--s-min", "2.5"]
-FILES = ("generations.jsonl", "judgments.jsonl", "metrics.json", "report.json", "report.md", "bins.jsonl",
-         "logprobs.parquet", "config.yaml", "figures/verdicts.png", "figures/bin_logprob_change.png")
+FAST = [
+    "--limit",
+    "4",
+    "--candidates",
+    "4",
+    "--max-new-tokens",
+    "12",
+    "--batch-size",
+    "8",
+    "--quiet",
+    "--tau",
+    "0.5",
+    "--n-min",
+    "2",
+    "--s-min",
+    "2.5",
+]
+FILES = (
+    "generations.jsonl",
+    "judgments.jsonl",
+    "metrics.json",
+    "report.json",
+    "report.md",
+    "bins.jsonl",
+    "logprobs.parquet",
+    "config.yaml",
+    "figures/verdicts.png",
+    "figures/bin_logprob_change.png",
+)
 
 
 def _train(model, batch, steps: int, lr: float, sign: float, optimizer=torch.optim.AdamW) -> None:
@@ -75,16 +100,33 @@ def tiny_setup() -> dict[str, Path]:
         _train(model, targets, steps=3, lr=0.1, sign=-1.0, optimizer=torch.optim.SGD)  # gradient ascent (E1)
         save_model(model, tok, root / "run" / "model")
         (root / "run" / "config.yaml").write_text(
-            yaml.safe_dump({"method": "ga", "original": str(root / "original"), "world": str(root / "world")}), encoding="utf-8")
+            yaml.safe_dump({"method": "ga", "original": str(root / "original"), "world": str(root / "world")}),
+            encoding="utf-8",
+        )
         model.load_state_dict(original)
         siblings = [next(a for a in world.answer_family(r) if normalise(a) != normalise(r.answer)) for r in forget]
-        _train(model, collator_for(tok)([encode_qa(tok, r.question, a) for r, a in zip(forget, siblings)]), steps=15, lr=3e-3, sign=1.0)
+        _train(
+            model,
+            collator_for(tok)([encode_qa(tok, r.question, a) for r, a in zip(forget, siblings, strict=False)]),
+            steps=15,
+            lr=3e-3,
+            sign=1.0,
+        )
         model.save_pretrained(root / "bare")  # plain transformers: weights and config only
-        (root / "forget.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in world.splits["forget"]), encoding="utf-8")
+        (root / "forget.jsonl").write_text(
+            "".join(json.dumps(r.to_dict()) + "\n" for r in world.splits["forget"]), encoding="utf-8"
+        )
     finally:
         torch.set_num_threads(threads)
-    return {"root": root, "world": root / "world", "original": root / "original", "run": root / "run",
-            "bare": root / "bare", "forget": root / "forget.jsonl", "cache": root / "judges.sqlite"}
+    return {
+        "root": root,
+        "world": root / "world",
+        "original": root / "original",
+        "run": root / "run",
+        "bare": root / "bare",
+        "forget": root / "forget.jsonl",
+        "cache": root / "judges.sqlite",
+    }
 
 
 def run_diagnose(*args: str) -> int:
@@ -104,7 +146,21 @@ def diagnosed() -> dict[str, Path]:
     assert run_diagnose("--model", s["run"], "--cache", s["cache"]) == 0
     # The bare folder: everything from flags; the forget records carry their facts.
     out = s["root"] / "bare-diagnose"
-    assert run_diagnose("--model", s["bare"], "--reference", s["original"], "--forget", s["forget"], "--out", out, "--cache", s["cache"]) == 0
+    assert (
+        run_diagnose(
+            "--model",
+            s["bare"],
+            "--reference",
+            s["original"],
+            "--forget",
+            s["forget"],
+            "--out",
+            out,
+            "--cache",
+            s["cache"],
+        )
+        == 0
+    )
     return {"ga": s["run"] / "diagnose", "spurious": out}
 
 
@@ -128,7 +184,10 @@ def check_outputs(out: Path, n_items: int) -> dict:
     thresholds = VerdictThresholds(**{k: report["thresholds"][k] for k in ("tau", "n_min", "s_min")})
     for item in report["items"]:
         assert item["verdict"] in (*VERDICTS, "unjudged")
-        assert item["verdict"] == decide(item["target_logp_mean_drop"], item["similarity"], item["naturalness"], thresholds).verdict
+        assert (
+            item["verdict"]
+            == decide(item["target_logp_mean_drop"], item["similarity"], item["naturalness"], thresholds).verdict
+        )
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert 0.0 <= metrics["forget_prob"] <= 1.0 and 0.0 <= metrics["forget_rouge"] <= 1.0
     scores = pd.read_parquet(out / "logprobs.parquet")
@@ -183,13 +242,14 @@ def test_diagnose_a_checkpoint_saved_by_plain_transformers():
     assert "spurious" in report["conclusion"].split("Bottom line:")[1]
     # The checkpoint's weights were scored, not the reference's: its targets' log-probs match
     # a direct teacher-forced scoring of the same folder.
-    from squeeze.data import load_qa
-    from squeeze.logprobs import score_pairs
-    from squeeze.models import load_model, load_tokenizer
+    from squeeze.core.data import load_qa
+    from squeeze.lm.logprobs import score_pairs
+    from squeeze.lm.models import load_model, load_tokenizer
 
     tok, records = load_tokenizer(s["original"]), load_qa(s["forget"])[:4]
-    direct = score_pairs(load_model(s["bare"]), [encode_qa(tok, r.question, r.answer) for r in records],
-                         collator_for(tok)).logp_sum.tolist()
+    direct = score_pairs(
+        load_model(s["bare"]), [encode_qa(tok, r.question, r.answer) for r in records], collator_for(tok)
+    ).logp_sum.tolist()
     scores = pd.read_parquet(out / "logprobs.parquet")
     targets = scores[(scores["step"] == 1) & (scores["group"] == "target")].set_index("item_id")["logp_sum"]
     assert [targets[r.id] for r in records] == pytest.approx(direct, abs=1e-3)
@@ -201,8 +261,25 @@ def test_the_reference_against_itself_is_retained(tmp_path, monkeypatch):
     monkeypatch.setenv("SQUEEZE_CACHE", str(tmp_path / "cache"))
     s = tiny_setup()
     out = tmp_path / "self"
-    assert run_diagnose("--model", s["original"], "--reference", s["original"], "--world", s["world"],
-                        "--out", out, "--cache", s["cache"], "--mmlu", "5", "--mmlu-subjects", "virology") == 0
+    assert (
+        run_diagnose(
+            "--model",
+            s["original"],
+            "--reference",
+            s["original"],
+            "--world",
+            s["world"],
+            "--out",
+            out,
+            "--cache",
+            s["cache"],
+            "--mmlu",
+            "5",
+            "--mmlu-subjects",
+            "virology",
+        )
+        == 0
+    )
     report = check_outputs(out, 4)
     metrics = report["metrics"]  # MMLU before (reference) and after (checkpoint): the same model
     assert metrics["mmlu_questions"] == 5 and metrics["mmlu_accuracy"] == metrics["mmlu_accuracy_reference"]
@@ -222,10 +299,40 @@ def test_judge_config_and_thresholds_files_are_used(tmp_path):
     thresholds = tmp_path / "verdict.yaml"
     thresholds.write_text("thresholds:\n  tau: 0.0\n  n_min: 0.0\n  s_min: 4.5\n", encoding="utf-8")
     out = tmp_path / "out"
-    args = ["--model", s["bare"], "--reference", s["original"], "--forget", s["forget"], "--out", out, "--cache", s["cache"],
-            "--judge-config", settings]
-    assert main(["diagnose", *map(str, args), "--limit", "4", "--candidates", "4", "--max-new-tokens", "12",
-                 "--batch-size", "8", "--quiet", "--thresholds", str(thresholds)]) == 0
+    args = [
+        "--model",
+        s["bare"],
+        "--reference",
+        s["original"],
+        "--forget",
+        s["forget"],
+        "--out",
+        out,
+        "--cache",
+        s["cache"],
+        "--judge-config",
+        settings,
+    ]
+    assert (
+        main(
+            [
+                "diagnose",
+                *map(str, args),
+                "--limit",
+                "4",
+                "--candidates",
+                "4",
+                "--max-new-tokens",
+                "12",
+                "--batch-size",
+                "8",
+                "--quiet",
+                "--thresholds",
+                str(thresholds),
+            ]
+        )
+        == 0
+    )
     report = check_outputs(out, 4)
     assert {j["similarity"] for j in read_jsonl(out / "judgments.jsonl") if j["generation"].strip()} == {5.0}
     assert (report["thresholds"]["tau"], report["thresholds"]["s_min"]) == (0.0, 4.5)
@@ -239,7 +346,10 @@ def test_clear_one_line_errors(tmp_path, capsys):
     assert err.startswith("squeeze: error: no model at") and "\n" not in err
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
-    assert run_diagnose("--model", s["bare"], "--reference", s["original"], "--forget", empty, "--out", tmp_path / "o") == 1
+    assert (
+        run_diagnose("--model", s["bare"], "--reference", s["original"], "--forget", empty, "--out", tmp_path / "o")
+        == 1
+    )
     err = capsys.readouterr().err.strip()
     assert "forget set is empty" in err and "\n" not in err
     assert run_diagnose("--model", s["bare"], "--forget", s["forget"], "--out", tmp_path / "o") == 1
@@ -256,9 +366,28 @@ def test_openai_judge_parse_failures_are_unjudged_not_lowest(tmp_path):
     with JudgeServer() as server:
         # The birth-year item's answer states "1965"; every Similarity request about it gets prose.
         server.plan.for_item("1965", "malformed", times=100, aspect="similarity")
-        assert run_diagnose("--model", s["bare"], "--reference", s["original"], "--forget", s["forget"], "--out", out,
-                            "--judge", "openai", "--judge-base-url", server.base_url, "--judge-model", "rule-judge",
-                            "--judge-max-attempts", "2", "--no-cache") == 0
+        assert (
+            run_diagnose(
+                "--model",
+                s["bare"],
+                "--reference",
+                s["original"],
+                "--forget",
+                s["forget"],
+                "--out",
+                out,
+                "--judge",
+                "openai",
+                "--judge-base-url",
+                server.base_url,
+                "--judge-model",
+                "rule-judge",
+                "--judge-max-attempts",
+                "2",
+                "--no-cache",
+            )
+            == 0
+        )
     report = check_outputs(out, 4)
     items = {i["item_id"]: i for i in report["items"]}
     broken = items["p003-birth_year"]

@@ -21,17 +21,17 @@ import pandas as pd
 import pytest
 import torch
 
-from squeeze.batching import collator_for
-from squeeze.binner import BinnerSettings, build_bins, normalise
-from squeeze.logprobs import answer_logprobs
-from squeeze.models import save_model
-from squeeze.prompting import encode_qa
-from squeeze.rundir import write_jsonl
-from squeeze.tiny import build_tiny_llama, build_word_tokenizer
-from squeeze.tracker import Tracker
-from squeeze.trainer import run_unlearning
-from squeeze.unlearn_config import UnlearnConfig
-from squeeze.world import contains_fact, generate_world
+from squeeze.bins.binner import BinnerSettings, build_bins, normalise
+from squeeze.core.rundir import write_jsonl
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import answer_logprobs
+from squeeze.lm.models import save_model
+from squeeze.lm.prompting import encode_qa
+from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
+from squeeze.track.tracker import Tracker
+from squeeze.unlearn.config import UnlearnConfig
+from squeeze.unlearn.trainer import run_unlearning
+from squeeze.world.build import contains_fact, generate_world
 
 MATCHED_DROP = 10.0  # nats of target sequence log-prob: "matched forgetting" (DESIGN section 8)
 N_RETAIN = 6  # retain records the original model also learns (the retain probe)
@@ -89,11 +89,22 @@ def ga_run(original):
     root, model, tokenizer, _, forget, retain = original
     bins = build_bins(model, tokenizer, forget, BinnerSettings(n_candidates=8, max_new_tokens=16), progress=False)
     out = root / "ga"
-    tracker = Tracker(out, tokenizer, bins, track_every=1, forget=forget, retain=retain, make_figures=False,
-                      matched_drop=MATCHED_DROP)
-    cfg = UnlearnConfig(method="ga", original=str(root / "original"), forget=str(root / "forget.jsonl"),
-                        retain=str(root / "retain.jsonl"), out=str(out), lr=GA_LR, steps=GA_STEPS,
-                        forget_batch_size=len(forget), track_every=1, seed=0, device="cpu")
+    tracker = Tracker(
+        out, tokenizer, bins, track_every=1, forget=forget, retain=retain, make_figures=False, matched_drop=MATCHED_DROP
+    )
+    cfg = UnlearnConfig(
+        method="ga",
+        original=str(root / "original"),
+        forget=str(root / "forget.jsonl"),
+        retain=str(root / "retain.jsonl"),
+        out=str(out),
+        lr=GA_LR,
+        steps=GA_STEPS,
+        forget_batch_size=len(forget),
+        track_every=1,
+        seed=0,
+        device="cpu",
+    )
     run_unlearning(cfg, hooks=[tracker])
     summary = json.loads((out / "dynamics_summary.json").read_text())
     probes = pd.read_parquet(out / "probes.parquet")

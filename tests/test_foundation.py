@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 import torch
 
-from squeeze.batching import collator_for
-from squeeze.config import option, resolve_config
-from squeeze.errors import ConfigError
-from squeeze.logprobs import answer_logprobs, score_pairs
-from squeeze.models import load_model_and_tokenizer, save_model
-from squeeze.prompting import PLAIN_TEMPLATE, encode_answer, encode_qa, format_prompt
-from squeeze.tiny import tiny_model_and_tokenizer
+from squeeze.core.config import option, resolve_config
+from squeeze.core.errors import ConfigError
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import score_pairs
+from squeeze.lm.models import load_model_and_tokenizer, save_model
+from squeeze.lm.prompting import PLAIN_TEMPLATE, encode_qa, format_prompt
+from squeeze.lm.tiny import tiny_model_and_tokenizer
 
 CORPUS = ["Ada was born in Lyon .", "Where was Ada born ?", "Bo writes poetry ."]
 
@@ -96,10 +95,10 @@ def test_tiny_model_save_and_load_round_trip(tiny, tmp_path):
 
 
 def test_a_short_training_run_lowers_the_loss():
-    from squeeze.sft import train_lm
-    from squeeze.sft_config import TrainOriginalConfig
-    from squeeze.tiny import build_tiny_llama, build_word_tokenizer
-    from squeeze.world import generate_world
+    from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
+    from squeeze.original.config import TrainOriginalConfig
+    from squeeze.original.train import train_lm
+    from squeeze.world.build import generate_world
 
     world = generate_world(n_people=4, seed=1)
     tok = build_word_tokenizer(world.corpus_texts())

@@ -1,4 +1,4 @@
-"""squeeze.generation: the log-probs a candidate carries are the ones teacher forcing gives.
+"""squeeze.lm.generation: the log-probs a candidate carries are the ones teacher forcing gives.
 
 DESIGN section 4: generated candidates must score the same as the same tokens teacher-forced
 after the same prompt, whatever the decoding mode and however the batch was padded.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from squeeze.batching import collator_for
-from squeeze.generation import generate, generate_answers
-from squeeze.logprobs import score_pairs
-from squeeze.prompting import encode_prompt
-from squeeze.tiny import tiny_model_and_tokenizer
+from squeeze.lm.batching import collator_for
+from squeeze.lm.generation import generate, generate_answers
+from squeeze.lm.logprobs import score_pairs
+from squeeze.lm.prompting import encode_prompt
+from squeeze.lm.tiny import tiny_model_and_tokenizer
 
 CORPUS = [
     "Question: Where was Ada Vell born?\nAnswer: Ada Vell was born in Lyon .",
@@ -35,8 +35,8 @@ def tiny():
 
 
 def teacher_forced(model, tokenizer, questions, candidates):
-    pairs, owners = [], []
-    for q, cands in zip(questions, candidates):
+    pairs = []
+    for q, cands in zip(questions, candidates, strict=False):
         prompt = encode_prompt(tokenizer, q)
         for c in cands:
             pairs.append((prompt, c.token_ids))
@@ -105,10 +105,10 @@ def test_left_padding_does_not_change_candidates(tiny):
     lengths = {len(encode_prompt(tokenizer, q)) for q in QUESTIONS}
     assert len(lengths) == len(QUESTIONS), "the test needs prompts of different lengths"
     together = generate_answers(model, tokenizer, QUESTIONS, n=3, mode="beam", max_new_tokens=6, batch_size=3)
-    for q, batched in zip(QUESTIONS, together):
+    for q, batched in zip(QUESTIONS, together, strict=False):
         (alone,) = generate_answers(model, tokenizer, [q], n=3, mode="beam", max_new_tokens=6, batch_size=1)
         assert [c.token_ids for c in batched] == [c.token_ids for c in alone]
-        for a, b in zip(batched, alone):
+        for a, b in zip(batched, alone, strict=False):
             assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-4)
 
 

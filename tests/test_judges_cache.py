@@ -20,7 +20,9 @@ REFERENCE = "Ada Lovelace was born in London"
 
 
 def items(n, prefix="gen"):
-    return [JudgeItem("Where was Ada born?", REFERENCE, f"{prefix}{i} born in London", item_id=f"id{i}") for i in range(n)]
+    return [
+        JudgeItem("Where was Ada born?", REFERENCE, f"{prefix}{i} born in London", item_id=f"id{i}") for i in range(n)
+    ]
 
 
 def openai_judge(server, **config):
@@ -42,8 +44,11 @@ def test_key_covers_backend_model_version_and_inputs_but_not_the_id():
     base = cache_key("openai", "m", "v1", item)
     assert base == cache_key("openai", "m", "v1", dataclasses.replace(item, item_id="b"))
     variants = [
-        cache_key("hf", "m", "v1", item), cache_key("openai", "m2", "v1", item), cache_key("openai", "m", "v2", item),
-        cache_key("openai", "m", "v1", JudgeItem("q2", "r", "g")), cache_key("openai", "m", "v1", JudgeItem("q", "r2", "g")),
+        cache_key("hf", "m", "v1", item),
+        cache_key("openai", "m2", "v1", item),
+        cache_key("openai", "m", "v2", item),
+        cache_key("openai", "m", "v1", JudgeItem("q2", "r", "g")),
+        cache_key("openai", "m", "v1", JudgeItem("q", "r2", "g")),
         cache_key("openai", "m", "v1", JudgeItem("q", "r", "g2")),
     ]
     assert len({base, *variants}) == 7
@@ -77,7 +82,10 @@ def test_second_run_makes_zero_calls(server, tmp_path):
 
 
 def test_same_text_is_judged_once_and_keeps_each_id(server, tmp_path):
-    twice = [JudgeItem("q", REFERENCE, "born in London", item_id="a"), JudgeItem("q", REFERENCE, "born in London", item_id="b")]
+    twice = [
+        JudgeItem("q", REFERENCE, "born in London", item_id="a"),
+        JudgeItem("q", REFERENCE, "born in London", item_id="b"),
+    ]
     with JudgmentCache(tmp_path / "c.sqlite") as cache:
         judgments = CachedJudge(openai_judge(server), cache).judge(twice)
     assert server.requests == 2
@@ -123,9 +131,15 @@ WRITER = textwrap.dedent("""
 
 def test_concurrent_writers_from_several_processes(tmp_path):
     path, go = tmp_path / "shared.sqlite", tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(p), str(go)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for p in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(p), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in range(4)
+    ]
     ready = [proc.stdout.readline().strip() for proc in procs]
     assert ready == ["ready"] * 4, [proc.communicate(timeout=60)[1] for proc in procs]
     go.touch()
@@ -156,8 +170,12 @@ def test_a_run_killed_midway_loses_no_finished_judgment(tmp_path):
     # long before it could finish, even on a busy machine.
     path, n = tmp_path / "c.sqlite", 60
     with JudgeServer(latency_s=0.1) as server:
-        proc = subprocess.Popen([sys.executable, "-c", RUNNER, server.base_url, str(path), str(n)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", RUNNER, server.base_url, str(path), str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         finished = []
         deadline = time.monotonic() + 60
         while len(finished) < 6 and time.monotonic() < deadline:
@@ -179,7 +197,7 @@ def test_a_run_killed_midway_loses_no_finished_judgment(tmp_path):
         # The re-run asks only for what the killed run had not finished.
         assert server.requests == 2 * (n - len(stored))
         assert sum(j.cached for j in judgments) == len(stored)
-        for item, judgment in zip(batch, judgments):
+        for item, judgment in zip(batch, judgments, strict=False):
             assert judgment.item_id == item.item_id and judgment.parsed
             assert judgment.similarity == expected_scores(item.reference, item.generation)[0]
 
@@ -198,9 +216,15 @@ def test_many_processes_can_create_one_new_cache_at_the_same_moment(tmp_path):
     # Two processes switching a new file to WAL at once can each be told "database is
     # locked" without SQLite waiting; before the retry this failed about one open in 150.
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(tmp_path / f"c{round_}.sqlite"), str(go)],
-                              stderr=subprocess.PIPE, text=True)
-             for round_ in range(4) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(tmp_path / f"c{round_}.sqlite"), str(go)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for round_ in range(4)
+        for _ in range(6)
+    ]
     time.sleep(2.0)  # let every interpreter reach the wait loop
     go.touch()
     errors = [proc.communicate(timeout=120)[1] for proc in procs]

@@ -8,12 +8,30 @@ from judge_server import JudgeServer, expected_scores
 from squeeze.cli.main import main
 
 ROWS = [
-    {"item_id": "f1", "question": "Where was Ada born?", "reference": "Ada was born in London",
-     "generation": "She was born in London", "model": "unlearned", "step": 3},
-    {"item_id": "f2", "question": "What did Ada write?", "reference": "Ada wrote notes on the engine",
-     "generation": "notes notes notes", "model": "unlearned", "step": 3},
-    {"item_id": "f3", "question": "Who taught Ada?", "reference": "De Morgan taught Ada",
-     "generation": "", "model": "original", "step": 0},
+    {
+        "item_id": "f1",
+        "question": "Where was Ada born?",
+        "reference": "Ada was born in London",
+        "generation": "She was born in London",
+        "model": "unlearned",
+        "step": 3,
+    },
+    {
+        "item_id": "f2",
+        "question": "What did Ada write?",
+        "reference": "Ada wrote notes on the engine",
+        "generation": "notes notes notes",
+        "model": "unlearned",
+        "step": 3,
+    },
+    {
+        "item_id": "f3",
+        "question": "Who taught Ada?",
+        "reference": "De Morgan taught Ada",
+        "generation": "",
+        "model": "original",
+        "step": 0,
+    },
 ]
 
 
@@ -33,8 +51,19 @@ def test_judge_a_run_with_a_server_then_rerun_from_cache(tmp_path, capsys):
     cache = tmp_path / "cache.sqlite"
     with JudgeServer() as server:
         server.plan.for_item("notes notes", "echo", times=1, aspect="similarity")  # one unparseable score
-        args = ["judge", "--run", str(run), "--judge-base-url", server.base_url, "--judge-model", "rule",
-                "--cache", str(cache), "--max-attempts", "1"]
+        args = [
+            "judge",
+            "--run",
+            str(run),
+            "--judge-base-url",
+            server.base_url,
+            "--judge-model",
+            "rule",
+            "--cache",
+            str(cache),
+            "--max-attempts",
+            "1",
+        ]
         assert main(args) == 0
         out = capsys.readouterr().out
         assert "judged 3 generations with openai/rule (0 from cache)" in out
@@ -42,7 +71,9 @@ def test_judge_a_run_with_a_server_then_rerun_from_cache(tmp_path, capsys):
         rows = read_judgments(run)
         assert [r["item_id"] for r in rows] == ["f1", "f2", "f3"]
         assert rows[0]["meta"] == {"model": "unlearned", "step": 3}
-        assert (rows[0]["similarity"], rows[0]["naturalness"]) == expected_scores(ROWS[0]["reference"], ROWS[0]["generation"])
+        assert (rows[0]["similarity"], rows[0]["naturalness"]) == expected_scores(
+            ROWS[0]["reference"], ROWS[0]["generation"]
+        )
         assert rows[1]["similarity"] is None and rows[1]["naturalness"] is not None
         assert rows[0]["model"] == "rule" and rows[0]["backend"] == "openai"
         first_requests = server.requests
@@ -70,9 +101,14 @@ def test_default_is_the_offline_embedding_judge(tmp_path, capsys):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ('{"item_id": "a", "question": "q", "reference": "r", "generation": "g"}\n{"item_id": "b", "question": "q"}\n',
-         "generations.jsonl:2: missing field(s) reference, generation"),
-        ('{"item_id": "a", "question": "q", "reference": "r", "generation": 3}\n', "generations.jsonl:1: field(s) generation must be strings"),
+        (
+            '{"item_id": "a", "question": "q", "reference": "r", "generation": "g"}\n{"item_id": "b", "question": "q"}\n',
+            "generations.jsonl:2: missing field(s) reference, generation",
+        ),
+        (
+            '{"item_id": "a", "question": "q", "reference": "r", "generation": 3}\n',
+            "generations.jsonl:1: field(s) generation must be strings",
+        ),
         ("not json\n", "generations.jsonl:1: not JSON"),
         ("\n", "generations.jsonl: no generations to judge"),
     ],
@@ -91,25 +127,47 @@ def test_missing_run_and_bad_judge_options(tmp_path, capsys):
     run = write_run(tmp_path)
     assert main(["judge", "--run", str(run), "--judge", "hf", "--no-cache"]) == 1
     assert "--judge hf needs --judge-model" in capsys.readouterr().err
-    assert main(["judge", "--run", str(run), "--judge", "openai", "--concurrency", "0", "--judge-base-url", "http://x/v1"]) == 1
+    assert (
+        main(["judge", "--run", str(run), "--judge", "openai", "--concurrency", "0", "--judge-base-url", "http://x/v1"])
+        == 1
+    )
     assert "concurrency" in capsys.readouterr().err
 
 
 def test_hf_judge_with_logprob_scoring_from_a_model_folder(tmp_path, capsys):
-    from judges.prompting import render_messages, render_plain
     from judges.base import JudgeItem
-    from squeeze.tiny import build_tiny_llama, build_word_tokenizer
+    from judges.prompting import render_messages, render_plain
+    from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
 
     run = write_run(tmp_path)
-    texts = [render_plain(render_messages(aspect, "v1", JudgeItem(r["question"], r["reference"], r["generation"])))
-             for r in ROWS for aspect in ("similarity", "naturalness")]
+    texts = [
+        render_plain(render_messages(aspect, "v1", JudgeItem(r["question"], r["reference"], r["generation"])))
+        for r in ROWS
+        for aspect in ("similarity", "naturalness")
+    ]
     tokenizer = build_word_tokenizer(texts + ['0 1 2 3 4 5 {"score":'])
-    model = build_tiny_llama(len(tokenizer), hidden_size=32, num_layers=2, num_heads=2, max_positions=1024, seed=0,
-                             tokenizer=tokenizer)
+    model = build_tiny_llama(
+        len(tokenizer), hidden_size=32, num_layers=2, num_heads=2, max_positions=1024, seed=0, tokenizer=tokenizer
+    )
     model.save_pretrained(tmp_path / "judge")
     tokenizer.save_pretrained(tmp_path / "judge")
-    assert main(["judge", "--run", str(run), "--judge", "hf", "--judge-model", str(tmp_path / "judge"),
-                 "--scoring", "logprob", "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "judge",
+                "--run",
+                str(run),
+                "--judge",
+                "hf",
+                "--judge-model",
+                str(tmp_path / "judge"),
+                "--scoring",
+                "logprob",
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     assert "parse failures: 0 items" in capsys.readouterr().out
     rows = read_judgments(run)
     assert {r["prompt_version"] for r in rows} == {"v1+logprob"}

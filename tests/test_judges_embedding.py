@@ -10,7 +10,7 @@ import torch
 from judges import make_judge
 from judges.base import JudgeItem
 from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ngram_entropy, piecewise_linear, words
-from squeeze.tiny import tiny_model_and_tokenizer
+from squeeze.lm.tiny import tiny_model_and_tokenizer
 
 Q = "Where was Ada Lovelace born?"
 REF = "Ada Lovelace was born in London."
@@ -105,7 +105,7 @@ def test_mean_token_logprob_matches_a_direct_forward_pass(tiny_lm):
     prefixes = [f"Question: {Q}\nAnswer:", "Question: x\nAnswer:"]
     texts = [" Ada was born in London", " London"]
     batched = mean_token_logprobs(model, tokenizer, prefixes, texts, batch_size=2)
-    for prefix, text, got in zip(prefixes, texts, batched):
+    for prefix, text, got in zip(prefixes, texts, batched, strict=False):
         head = tokenizer(prefix)["input_ids"]
         tail = tokenizer(text, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([head + tail])
@@ -118,8 +118,9 @@ def test_mean_token_logprob_matches_a_direct_forward_pass(tiny_lm):
 
 def test_reference_lm_term_enters_naturalness(tiny_lm):
     model, tokenizer = tiny_lm
-    judge = make_judge("embedding", lm_model=model, lm_tokenizer=tokenizer, lm_name="tiny",
-                       logprob_knots=[[-12.0, 0.0], [0.0, 1.0]])
+    judge = make_judge(
+        "embedding", lm_model=model, lm_tokenizer=tokenizer, lm_name="tiny", logprob_knots=[[-12.0, 0.0], [0.0, 1.0]]
+    )
     assert judge.model == "all-MiniLM-L6-v2+lm:tiny"
     [j] = judge.judge([JudgeItem(Q, REF, "Ada was born in London")])
     features = json.loads(j.raw)

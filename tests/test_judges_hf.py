@@ -11,7 +11,7 @@ from judges import make_judge
 from judges.base import JudgeItem, failure_counts
 from judges.hf_judge import SCORE_PREFILL, expected_score
 from judges.prompting import render_messages, render_plain
-from squeeze.tiny import build_tiny_llama, build_word_tokenizer
+from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
 
 ANSWER = '{"score": 3, "reason": "ok"}'
 ITEMS = [
@@ -22,7 +22,9 @@ ITEMS = [
 
 
 def prompt_texts():
-    return [render_plain(render_messages(aspect, "v1", item)) for item in ITEMS for aspect in ("similarity", "naturalness")]
+    return [
+        render_plain(render_messages(aspect, "v1", item)) for item in ITEMS for aspect in ("similarity", "naturalness")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +35,28 @@ def tokenizer():
 
 
 def tiny(tokenizer, seed):
-    return build_tiny_llama(len(tokenizer), hidden_size=32, num_layers=2, num_heads=2, max_positions=1024,
-                            seed=seed, tokenizer=tokenizer)
+    return build_tiny_llama(
+        len(tokenizer), hidden_size=32, num_layers=2, num_heads=2, max_positions=1024, seed=seed, tokenizer=tokenizer
+    )
 
 
 def bigram_llama(tokenizer):
     """A Llama with untied output layer whose attention and MLP outputs are zero: the
     residual stream at a position is that position's token embedding."""
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-                         tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     model = LlamaForCausalLM(config)
     with torch.no_grad():
         for layer in model.model.layers:
@@ -138,7 +150,7 @@ def test_logprob_scores_match_a_forward_pass_by_hand(digit_tokenizer):
     judgments = judge.judge(ITEMS)
     assert judge.prompt_version == "v1+logprob"
     digits = [digit_tokenizer.convert_tokens_to_ids(str(d)) for d in range(6)]
-    for item, judgment in zip(ITEMS, judgments):
+    for item, judgment in zip(ITEMS, judgments, strict=False):
         for aspect, got in (("similarity", judgment.similarity), ("naturalness", judgment.naturalness)):
             text = render_plain(render_messages(aspect, "v1", item)) + SCORE_PREFILL
             assert text.endswith('Assistant:{"score":')

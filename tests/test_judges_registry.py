@@ -25,15 +25,20 @@ def test_registry_names_and_factories():
 def test_no_judges_module_imports_squeeze():
     for path in JUDGES_DIR.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             assert not any(n == "squeeze" or n.startswith("squeeze.") for n in names), f"{path} imports {names}"
 
 
 def test_importing_every_backend_loads_no_squeeze_module():
-    code = ("import sys, judges, judges.openai_judge, judges.hf_judge, judges.embedding_judge, judges.cache, "
-            "judges.features, judges.parsing, judges.prompting; "
-            "print(sorted(m for m in sys.modules if m == 'squeeze' or m.startswith('squeeze.')))")
+    code = (
+        "import sys, judges, judges.openai_judge, judges.hf_judge, judges.embedding_judge, judges.cache, "
+        "judges.features, judges.parsing, judges.prompting; "
+        "print(sorted(m for m in sys.modules if m == 'squeeze' or m.startswith('squeeze.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

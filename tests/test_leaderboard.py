@@ -11,11 +11,10 @@ import shutil
 from html.parser import HTMLParser
 
 import pytest
+from test_diagnose import diagnosed, tiny_setup
 
 from squeeze.cli.main import main
-from squeeze.leaderboard import MARKER, DisagreementRule, build_rows, flagged, locate
-
-from test_diagnose import diagnosed, tiny_setup
+from squeeze.leaderboard.table import MARKER, DisagreementRule, build_rows, flagged, locate
 
 
 class _Table(HTMLParser):
@@ -68,7 +67,7 @@ def test_one_row_per_run_and_every_file_parses(runs, tmp_path, capsys):
     assert len(rows) == 2
     assert rows[0]["run"] == "ga: run"  # a run folder is labelled by its config's method
     assert rows[1]["run"] == "bare-diagnose"
-    for row, diag in zip(rows, (locate(runs[0])[0], locate(runs[1])[0])):
+    for row, diag in zip(rows, (locate(runs[0])[0], locate(runs[1])[0]), strict=False):
         report = json.loads((diag / "report.json").read_text(encoding="utf-8"))
         metrics = json.loads((diag / "metrics.json").read_text(encoding="utf-8"))
         rates = [float(row[k]) for k in ("spurious", "forgotten", "collapsed", "retained")]
@@ -101,7 +100,10 @@ def test_the_disagreement_marker_on_a_constructed_case(runs, tmp_path, capsys):
     metrics = json.loads((spurious_dir / "metrics.json").read_text(encoding="utf-8"))
     assert rates["spurious"] > 0.3
     prob_max, rouge_max = metrics["forget_prob"] + 0.01, metrics["forget_rouge"] + 0.01
-    assert _leaderboard(*runs, "--out", tmp_path, "--prob-max", prob_max, "--rouge-max", rouge_max, "--spurious-min", 0.3) == 0
+    assert (
+        _leaderboard(*runs, "--out", tmp_path, "--prob-max", prob_max, "--rouge-max", rouge_max, "--spurious-min", 0.3)
+        == 0
+    )
     printed = capsys.readouterr().out
     rows = list(csv.DictReader(io.StringIO((tmp_path / "leaderboard.csv").read_text(encoding="utf-8"))))
     # The GA run also passes the conventional test, but its answers collapsed instead: no marker.
@@ -125,7 +127,7 @@ def test_flag_rule_by_hand_and_run_folders_without_diagnose(tmp_path):
     assert not flagged({"forget_prob": 0.1, "forget_rouge": 0.2, "spurious": 0.3}, rule)  # not above the minimum
     assert flagged({"forget_prob": 0.1, "forget_rouge": None, "spurious": 0.9}, rule)  # missing ROUGE not required
     assert not flagged({"forget_prob": None, "forget_rouge": None, "spurious": 0.9}, rule)  # nothing conventional
-    from squeeze.errors import DataError
+    from squeeze.core.errors import DataError
 
     (tmp_path / "empty-run").mkdir()
     with pytest.raises(DataError, match="run `squeeze diagnose` on it first"):
@@ -138,7 +140,9 @@ def test_training_dynamics_take_precedence(runs, tmp_path):
     """A run folder tracked during training reports its own squeeze statistics."""
     run = tmp_path / "npo"
     shutil.copytree(runs[0], run)
-    (run / "dynamics_summary.json").write_text(json.dumps({"mean": {"squeeze_peak": 1.25, "escape_gap": 7.5}}), encoding="utf-8")
+    (run / "dynamics_summary.json").write_text(
+        json.dumps({"mean": {"squeeze_peak": 1.25, "escape_gap": 7.5}}), encoding="utf-8"
+    )
     (row,) = build_rows([run], DisagreementRule())
     assert (row["squeeze_peak"], row["escape_gap"], row["squeeze_from"]) == (1.25, 7.5, "training")
 
@@ -153,5 +157,9 @@ def test_mmlu_before_and_after_columns(runs, tmp_path, capsys):
     capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO((tmp_path / "board" / "leaderboard.csv").read_text(encoding="utf-8"))))
     assert [(r["mmlu_accuracy_reference"], r["mmlu_accuracy"]) for r in rows] == [("", ""), ("0.31", "0.26")]
-    header = [line for line in (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8").splitlines() if line.startswith("|")][0]
+    header = [
+        line
+        for line in (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("|")
+    ][0]
     assert header.index("MMLU before") < header.index("MMLU after")

@@ -28,7 +28,9 @@ def test_registry_lists_the_eight_methods_and_two_retain_losses():
 
 
 def test_unknown_method_is_a_clear_error_listing_known_names():
-    with pytest.raises(ValueError, match="unknown unlearning method 'gd'.*ga, graddiff, npo, simnpo, wga, rmu, bs_t, bs_s"):
+    with pytest.raises(
+        ValueError, match="unknown unlearning method 'gd'.*ga, graddiff, npo, simnpo, wga, rmu, bs_t, bs_s"
+    ):
         get_objective("gd")
 
 
@@ -42,7 +44,10 @@ def test_resolve_params_copies_defaults_and_rejects_unknown_keys():
 
 
 def test_flags_say_what_the_trainer_must_prepare():
-    flags = {name: (o.needs_reference_logprobs, o.needs_hidden_states, o.augments_forget_set) for name, o in OBJECTIVES.items()}
+    flags = {
+        name: (o.needs_reference_logprobs, o.needs_hidden_states, o.augments_forget_set)
+        for name, o in OBJECTIVES.items()
+    }
     assert flags.pop("npo") == (True, False, False)
     assert flags.pop("rmu") == (False, True, False)
     assert flags.pop("bs_s") == (False, False, True)
@@ -59,14 +64,24 @@ def test_design_defaults():
     assert o["rmu"].defaults == {"layer": -1, "c": 2.0, "seed": 0} and o["rmu"].retain_loss == "rmu"
     assert o["bs_t"].defaults == {"lam": 0.2, "k": 20, "tau": 1.0}
     assert {k: o["bs_s"].defaults[k] for k in ("lam", "n_samples", "base", "policy")} == {
-        "lam": 0.5, "n_samples": 3, "base": "ga", "policy": "off"}
+        "lam": 0.5,
+        "n_samples": 3,
+        "base": "ga",
+        "policy": "off",
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_yaml_matches_its_objective(name):
     data = yaml.safe_load((ROOT / "configs" / "methods" / f"{name}.yaml").read_text())
     obj = get_objective(name)
-    assert data == {"method": name, "gamma": obj.gamma, "alpha": obj.alpha, "retain_loss": obj.retain_loss, "params": obj.defaults}
+    assert data == {
+        "method": name,
+        "gamma": obj.gamma,
+        "alpha": obj.alpha,
+        "retain_loss": obj.retain_loss,
+        "params": obj.defaults,
+    }
     if name == "bs_s":  # the YAML's policy survives YAML 1.1 parsing as the string "off"
         assert validate_bs_s_params(data["params"], list(OBJECTIVES)) == data["params"]
 
@@ -109,12 +124,18 @@ def test_micro_batched_augmented_term_equals_the_full_batch_term():  # (E8) accu
     full = lam * ga_forget_loss(ForgetInputs(logits=logits, labels=labels))
     chunks = [(0, 3), (3, 6), (6, 7)]  # micro-batches of 3
     weights = augmented_micro_weights(lam, [e - s for s, e in chunks])
-    parts = [w * ga_forget_loss(ForgetInputs(logits=logits[s:e], labels=labels[s:e])) for w, (s, e) in zip(weights, chunks)]
+    parts = [
+        w * ga_forget_loss(ForgetInputs(logits=logits[s:e], labels=labels[s:e]))
+        for w, (s, e) in zip(weights, chunks, strict=False)
+    ]
     assert sum(parts).item() == pytest.approx(full.item(), abs=1e-12)
     # WGA averages over tokens, so its micro-batch sizes are answer-token counts.
     full = lam * wga_forget_loss(ForgetInputs(logits=logits, labels=labels))
     weights = augmented_micro_weights(lam, [int((labels[s:e] != -100).sum()) for s, e in chunks])
-    parts = [w * wga_forget_loss(ForgetInputs(logits=logits[s:e], labels=labels[s:e])) for w, (s, e) in zip(weights, chunks)]
+    parts = [
+        w * wga_forget_loss(ForgetInputs(logits=logits[s:e], labels=labels[s:e]))
+        for w, (s, e) in zip(weights, chunks, strict=False)
+    ]
     assert sum(parts).item() == pytest.approx(full.item(), abs=1e-12)
 
 

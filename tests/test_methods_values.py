@@ -79,7 +79,9 @@ def test_npo_value():  # (E3)
 def test_npo_at_reference_point_is_two_over_beta_log_two():  # (E3)
     for beta in (0.1, 1.0, 3.0):
         for i in range(2):  # per sequence, then for the batch
-            one = ForgetInputs(logits=torch.tensor(LOGITS[i : i + 1], dtype=torch.float64), labels=torch.tensor(LABELS[i : i + 1]))
+            one = ForgetInputs(
+                logits=torch.tensor(LOGITS[i : i + 1], dtype=torch.float64), labels=torch.tensor(LABELS[i : i + 1])
+            )
             one.ref_logp = torch.tensor([seq_logp(i)], dtype=torch.float64)
             assert npo_forget_loss(one, beta=beta).item() == pytest.approx(2 / beta * math.log(2), abs=1e-12)
         at_ref = inputs(ref_logp=torch.tensor([seq_logp(0), seq_logp(1)], dtype=torch.float64))
@@ -155,10 +157,14 @@ def test_rmu_forget_loss_against_hand_values():  # (E6)
     # At the target on answer positions, junk elsewhere: 0. One offset d: ||d||^2 / (3 H).
     hidden = torch.full((2, 3, hidden_size), 50.0, dtype=torch.float64)
     hidden[mask] = target
-    assert rmu_forget_loss(ForgetInputs(hidden=hidden, hidden_mask=mask), c=c, seed=3).item() == pytest.approx(0.0, abs=1e-12)
+    assert rmu_forget_loss(ForgetInputs(hidden=hidden, hidden_mask=mask), c=c, seed=3).item() == pytest.approx(
+        0.0, abs=1e-12
+    )
     hidden[0, 2] += torch.tensor([1.0, -2.0, 0.0, 0.0, 0.5, 0.0], dtype=torch.float64)
     expected = (1 + 4 + 0.25) / (3 * hidden_size)
-    assert rmu_forget_loss(ForgetInputs(hidden=hidden, hidden_mask=mask), c=c, seed=3).item() == pytest.approx(expected, abs=1e-12)
+    assert rmu_forget_loss(ForgetInputs(hidden=hidden, hidden_mask=mask), c=c, seed=3).item() == pytest.approx(
+        expected, abs=1e-12
+    )
 
 
 def test_rmu_retain_loss_is_mse_over_answer_positions():
@@ -188,7 +194,7 @@ def test_kl_retain_loss_value_over_answer_tokens_only():
     for i in range(2):
         for t, _ in ANSWERS[i]:
             lp, ref = log_softmax(LOGITS[i][t]), log_softmax(REF_LOGITS[i][t])
-            kls.append(sum(math.exp(r) * (r - q) for r, q in zip(ref, lp)))
+            kls.append(sum(math.exp(r) * (r - q) for r, q in zip(ref, lp, strict=False)))
     expected = sum(kls) / len(kls)  # 3 answer tokens; prompt and padding masked
     logits = torch.tensor(LOGITS, dtype=torch.float64, requires_grad=True)
     got = kl_retain_loss(logits, torch.tensor(REF_LOGITS, dtype=torch.float64), torch.tensor(LABELS))

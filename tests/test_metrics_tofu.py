@@ -6,7 +6,10 @@ import math
 import pytest
 import torch
 
-from squeeze.errors import DataError
+from squeeze.core.errors import DataError
+from squeeze.core.types import QARecord
+from squeeze.lm.prompting import encode_qa
+from squeeze.lm.tiny import tiny_model_and_tokenizer
 from squeeze.metrics import (
     answer_ces,
     forget_quality,
@@ -24,9 +27,6 @@ from squeeze.metrics import (
     rouge_l_recall,
     truth_ratio,
 )
-from squeeze.prompting import encode_qa
-from squeeze.tiny import tiny_model_and_tokenizer
-from squeeze.types import QARecord
 
 LN2, LN4, LN8, LN16 = (math.log(x) for x in (2, 4, 8, 16))
 
@@ -94,10 +94,20 @@ def test_rouge_l_by_hand():
 
 # ------------------------------------------------------------------ from a real tiny model
 RECORDS = [
-    QARecord("a", "Where was Ada born ?", "Ada was born in Rome .", "Rome is where Ada was born .",
-             ["Ada was born in Oslo .", "Ada was born in Lima ."]),
-    QARecord("b", "What does Bo write ?", "Bo writes poems .", "Poems are what Bo writes .",
-             ["Bo writes songs .", "Bo writes plays .", "Bo writes code ."]),
+    QARecord(
+        "a",
+        "Where was Ada born ?",
+        "Ada was born in Rome .",
+        "Rome is where Ada was born .",
+        ["Ada was born in Oslo .", "Ada was born in Lima ."],
+    ),
+    QARecord(
+        "b",
+        "What does Bo write ?",
+        "Bo writes poems .",
+        "Poems are what Bo writes .",
+        ["Bo writes songs .", "Bo writes plays .", "Bo writes code ."],
+    ),
 ]
 
 

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from squeeze.diagnose.mmlu_eval import MMLUSelection, mmlu_before_after, parse_subjects, reference_cache_path
+from squeeze.lm.models import save_model
+from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
 from squeeze.metrics import load_mmlu, mcq_accuracy_from_model, mcq_prompt
-from squeeze.mmlu_eval import MMLUSelection, mmlu_before_after, parse_subjects, reference_cache_path
-from squeeze.models import save_model
-from squeeze.tiny import build_tiny_llama, build_word_tokenizer
 
 SELECTION = MMLUSelection(count=6, subjects=("astronomy",), seed=3)
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from squeeze.cli.main import main
-from squeeze.plots import plot_dynamics, plot_matched_forgetting, run_label
-from squeeze.rundir import write_parquet, write_text
-from squeeze.tracker import DYNAMICS_COLUMNS, PROBE_COLUMNS
+from squeeze.core.rundir import write_parquet, write_text
+from squeeze.track.plots import plot_dynamics, plot_matched_forgetting, run_label
+from squeeze.track.tracker import DYNAMICS_COLUMNS, PROBE_COLUMNS
 
 STEPS = list(range(0, 61, 10))
 
@@ -24,11 +24,21 @@ def synthetic_run(root, method: str, squeeze: float, seed: int, retain: bool = T
             t = step / STEPS[-1]
             target = base - 18 * t + rng.normal(0, 0.3)
             rows.append((step, f"i{item}", "target", -1, target, target / 8, 8, np.nan))
-            for j, (group, offset, slope) in enumerate([("high", -1, squeeze), ("high", -2, squeeze), ("mid", -5, -2),
-                                                        ("mid", -6, -2), ("low", -9, -6), ("low", -10, -6)]):
+            for j, (group, offset, slope) in enumerate(
+                [
+                    ("high", -1, squeeze),
+                    ("high", -2, squeeze),
+                    ("mid", -5, -2),
+                    ("mid", -6, -2),
+                    ("low", -9, -6),
+                    ("low", -10, -6),
+                ]
+            ):
                 value = base + offset + slope * np.sin(np.pi * t) + rng.normal(0, 0.3)
                 rows.append((step, f"i{item}", group, j, value, value / 9, 9, np.nan))
-            probes.append((step, "forget_greedy_leak", f"i{item}", float(rng.random() < 1 - 0.6 * t * (1 - squeeze / 10)), "x"))
+            probes.append(
+                (step, "forget_greedy_leak", f"i{item}", float(rng.random() < 1 - 0.6 * t * (1 - squeeze / 10)), "x")
+            )
             if retain:
                 probes.append((step, "retain_greedy_correct", f"r{item}", float(rng.random() < 1 - 0.3 * t), "y"))
     root.mkdir(parents=True)
@@ -48,8 +58,14 @@ def assert_png(path):
 
 
 def test_plot_command_writes_each_runs_figures_and_the_comparison(tmp_path, capsys):
-    runs = [synthetic_run(tmp_path / "runs" / name, method, sq, seed)
-            for name, method, sq, seed in [("ga-seed0", "ga", 3.0, 0), ("npo-seed0", "npo", 2.0, 1), ("bs_t-seed0", "bs_t", 0.5, 2)]]
+    runs = [
+        synthetic_run(tmp_path / "runs" / name, method, sq, seed)
+        for name, method, sq, seed in [
+            ("ga-seed0", "ga", 3.0, 0),
+            ("npo-seed0", "npo", 2.0, 1),
+            ("bs_t-seed0", "bs_t", 0.5, 2),
+        ]
+    ]
     out = tmp_path / "compare"
     assert main(["plot", *map(str, runs), "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from squeeze.batching import collator_for
-from squeeze.config import resolve_config
-from squeeze.demo_config import DemoConfig
-from squeeze.logprobs import answer_logprobs
-from squeeze.models import load_model_and_tokenizer, save_model
-from squeeze.prompting import encode_qa, format_prompt
-from squeeze.sft import train_original
-from squeeze.sft_config import TrainOriginalConfig
-from squeeze.tiny import build_tiny_llama, build_word_tokenizer
-from squeeze.world import generate_world
+from squeeze.core.config import resolve_config
+from squeeze.demo.config import DemoConfig
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import answer_logprobs
+from squeeze.lm.models import load_model_and_tokenizer, save_model
+from squeeze.lm.prompting import encode_qa, format_prompt
+from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
+from squeeze.original.config import TrainOriginalConfig
+from squeeze.original.train import train_original
+from squeeze.world.build import generate_world
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "configs" / "experiments"
 # Words only, so the word-level tokenizer knows every piece the template writes.
@@ -43,8 +43,15 @@ def fine_tuned(tmp_path_factory):
     base = build_tiny_llama(len(tokenizer), hidden_size=32, num_layers=2, num_heads=2, seed=1, tokenizer=tokenizer)
     save_model(base, tokenizer, root / "base")
     cfg = TrainOriginalConfig(
-        world=str(root / "world"), out=str(root / "run"), base_model=str(root / "base"),
-        epochs=2, batch_size=16, lr=1e-2, max_length=64, threads=1, parallel=True,
+        world=str(root / "world"),
+        out=str(root / "run"),
+        base_model=str(root / "base"),
+        epochs=2,
+        batch_size=16,
+        lr=1e-2,
+        max_length=64,
+        threads=1,
+        parallel=True,
     )
     train_original(cfg)  # parallel: each spawned process loads its own copy of the base
     return root, world
@@ -86,11 +93,12 @@ def test_fine_tuning_lowers_the_loss(fine_tuned):
 
 
 def test_unknown_base_model_is_a_one_line_error(tmp_path):
-    from squeeze.errors import SqueezeError
+    from squeeze.core.errors import SqueezeError
 
     generate_world(n_people=4, seed=0, forget_pct=10).write(tmp_path / "world")
-    cfg = TrainOriginalConfig(world=str(tmp_path / "world"), out=str(tmp_path / "run"),
-                              base_model=str(tmp_path / "missing"), parallel=False)
+    cfg = TrainOriginalConfig(
+        world=str(tmp_path / "world"), out=str(tmp_path / "run"), base_model=str(tmp_path / "missing"), parallel=False
+    )
     with pytest.raises(SqueezeError):
         train_original(cfg)
 
@@ -112,7 +120,7 @@ def test_smollm2_experiment_reads_its_own_calibration():
     """The thresholds and embedding-judge mapping tuned on SmolLM2 exist, parse, and differ
     from the tiny world's (SmolLM2's log-prob scale is not the tiny model's)."""
     from judges.embedding_judge import load_config_file
-    from squeeze.verdict import load_thresholds
+    from squeeze.diagnose.verdict import load_thresholds
 
     cfg = resolve_config(DemoConfig, [EXPERIMENTS / "smollm2_world.yaml"])
     root = EXPERIMENTS.parents[1]

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from squeeze.squeeze_stats import drop_curve, item_steps, leak_rates, summarise, value_needles, value_positions
-from squeeze.tiny import build_word_tokenizer
-from squeeze.types import Fact, QARecord
 from tiny_trained import trained_world_model
+
+from squeeze.core.types import Fact, QARecord
+from squeeze.lm.tiny import build_word_tokenizer
+from squeeze.track.stats import drop_curve, item_steps, leak_rates, summarise, value_needles, value_positions
 
 COLUMNS = ["step", "item_id", "group", "candidate", "logp_sum", "logp_mean", "n_tokens", "value_logp"]
 
@@ -23,8 +23,18 @@ def lse(*xs: float) -> float:
 # item a: target falls 0 -> -5 -> -12; high rises then falls; one mid candidate; no low candidate.
 # item b: target falls only 2 nats; every bin has one candidate.
 SCORES = {
-    "a": {"target": [-1.0, -6.0, -13.0], "high": [[-2.0, -3.0], [-1.0, -2.5], [-4.0, -4.0]], "mid": [[-6.0], [-6.5], [-7.0]], "low": []},
-    "b": {"target": [-0.5, -1.5, -2.5], "high": [[-1.0], [-0.8], [-0.9]], "mid": [[-3.0], [-3.0], [-3.0]], "low": [[-9.0], [-8.0], [-7.0]]},
+    "a": {
+        "target": [-1.0, -6.0, -13.0],
+        "high": [[-2.0, -3.0], [-1.0, -2.5], [-4.0, -4.0]],
+        "mid": [[-6.0], [-6.5], [-7.0]],
+        "low": [],
+    },
+    "b": {
+        "target": [-0.5, -1.5, -2.5],
+        "high": [[-1.0], [-0.8], [-0.9]],
+        "mid": [[-3.0], [-3.0], [-3.0]],
+        "low": [[-9.0], [-8.0], [-7.0]],
+    },
 }
 STEPS = [0, 10, 20]
 
@@ -33,10 +43,12 @@ def table() -> pd.DataFrame:
     rows = []
     for t, step in enumerate(STEPS):
         for item, groups in SCORES.items():
-            rows.append((step, item, "target", -1, groups["target"][t], groups["target"][t] / 4, 4, groups["target"][t] / 2))
+            rows.append(
+                (step, item, "target", -1, groups["target"][t], groups["target"][t] / 4, 4, groups["target"][t] / 2)
+            )
             index = 0
             for name in ("high", "mid", "low"):
-                for value in (groups[name][t] if groups[name] else []):
+                for value in groups[name][t] if groups[name] else []:
                     sibling = value / 3 if item == "a" and name == "high" else float("nan")
                     rows.append((step, item, name, index, value, value / 5, 5, sibling))
                     index += 1
@@ -49,7 +61,9 @@ def test_bin_mass_and_escape_share_by_hand():
     assert a0["mass_high"] == pytest.approx(lse(-2, -3))
     assert a0["mass_mid"] == pytest.approx(-6.0)
     assert a0["mass_low"] == -math.inf  # an empty bin holds no probability
-    assert a0["escape_share"] == pytest.approx((math.exp(-2) + math.exp(-3)) / (math.exp(-1) + math.exp(-2) + math.exp(-3) + math.exp(-6)))
+    assert a0["escape_share"] == pytest.approx(
+        (math.exp(-2) + math.exp(-3)) / (math.exp(-1) + math.exp(-2) + math.exp(-3) + math.exp(-6))
+    )
     b2 = steps.loc[(20, "b")]
     assert b2["escape_share"] == pytest.approx(math.exp(-0.9) / sum(math.exp(x) for x in (-2.5, -0.9, -3.0, -7.0)))
     assert a0["value_target"] == pytest.approx(-0.5) and a0["value_siblings"] == pytest.approx((-2 / 3 - 1) / 2)
@@ -80,8 +94,12 @@ def test_per_item_summaries_by_hand():
 
 def test_drop_curve_joins_probes_by_step():
     probes = pd.DataFrame(
-        [(0, "forget_greedy_leak", "a", 1.0, "x"), (0, "forget_greedy_leak", "b", 1.0, "y"),
-         (20, "forget_greedy_leak", "a", 0.0, "z"), (20, "forget_greedy_leak", "b", 1.0, "w")],
+        [
+            (0, "forget_greedy_leak", "a", 1.0, "x"),
+            (0, "forget_greedy_leak", "b", 1.0, "y"),
+            (20, "forget_greedy_leak", "a", 0.0, "z"),
+            (20, "forget_greedy_leak", "b", 1.0, "w"),
+        ],
         columns=["step", "probe", "item_id", "value", "text"],
     )
     curve = drop_curve(table(), probes)
@@ -102,11 +120,19 @@ def test_value_positions_find_the_longest_form():
 
 def test_leak_rates_apply_the_oracle_to_real_generations():
     model, tokenizer, _, forget, _ = trained_world_model()
-    never = QARecord(id="never", question=forget[0].question, answer="x",
-                     fact=Fact(subject="s", relation="r", value="Zanzibar", aliases=[]))
+    never = QARecord(
+        id="never",
+        question=forget[0].question,
+        answer="x",
+        fact=Fact(subject="s", relation="r", value="Zanzibar", aliases=[]),
+    )
     result = leak_rates(model, tokenizer, forget + [never], max_new_tokens=20)
     assert result["n_items"] == len(forget) + 1
-    assert result["items"]["never"] == {"greedy": False, "top5": False, "greedy_text": result["items"]["never"]["greedy_text"]}
+    assert result["items"]["never"] == {
+        "greedy": False,
+        "top5": False,
+        "greedy_text": result["items"]["never"]["greedy_text"],
+    }
     # The trained model still knows its facts: its greedy answers state them.
     assert all(result["items"][r.id]["greedy"] for r in forget)
     assert result["greedy_rate"] == pytest.approx(len(forget) / (len(forget) + 1))

@@ -8,20 +8,20 @@ import math
 import pandas as pd
 import pytest
 import torch
-
-from squeeze.batching import collator_for
-from squeeze.binner import BinnerSettings, build_bins
-from squeeze.errors import ConfigError
-from squeeze.logprobs import score_pairs
-from squeeze.models import save_model
-from squeeze.prompting import encode_answer, encode_prompt
-from squeeze.rundir import write_jsonl
-from squeeze.tiny import tiny_model_and_tokenizer
-from squeeze.tracker import Tracker, load_bins, tracker_for_config, tracker_for_run
-from squeeze.tree_scoring import flat_token_logprobs, prefix_tree, tree_token_logprobs
-from squeeze.trainer import run_unlearning
-from squeeze.unlearn_config import UnlearnConfig
 from tiny_trained import trained_world_model
+
+from squeeze.bins.binner import BinnerSettings, build_bins
+from squeeze.core.errors import ConfigError
+from squeeze.core.rundir import write_jsonl
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import score_pairs
+from squeeze.lm.models import save_model
+from squeeze.lm.prompting import encode_answer, encode_prompt
+from squeeze.lm.tiny import tiny_model_and_tokenizer
+from squeeze.lm.tree_scoring import flat_token_logprobs, prefix_tree, tree_token_logprobs
+from squeeze.track.tracker import Tracker, load_bins, tracker_for_config, tracker_for_run
+from squeeze.unlearn.config import UnlearnConfig
+from squeeze.unlearn.trainer import run_unlearning
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +40,24 @@ def test_packed_scoring_equals_one_sequence_at_a_time():
     model, tok = tiny_model_and_tokenizer(corpus, hidden_size=32, num_layers=2, num_heads=2, seed=1)
     model.eval()
     long_prompt, short_prompt = encode_prompt(tok, "Where was Ada Vell born, and when?"), encode_prompt(tok, "Where?")
-    shared = [encode_answer(tok, a) for a in ["Ada Vell was born in Lyon .", "Ada Vell was born in 1950 .",
-                                             "Ada Vell was", "Lyon is where Ada Vell was born .", "Ada Vell was"]]
+    shared = [
+        encode_answer(tok, a)
+        for a in [
+            "Ada Vell was born in Lyon .",
+            "Ada Vell was born in 1950 .",
+            "Ada Vell was",
+            "Lyon is where Ada Vell was born .",
+            "Ada Vell was",
+        ]
+    ]
     other = [encode_answer(tok, a) for a in ["Lyon .", "1950"]] + [[tok.eos_token_id]]
     items = [(long_prompt, shared), (short_prompt, other)]
     with torch.no_grad():
         packed = tree_token_logprobs(model, items, tok.pad_token_id)
-        for (prompt, seqs), got in zip(items, packed):
+        for (prompt, seqs), got in zip(items, packed, strict=False):
             want = flat_token_logprobs(model, prompt, seqs, tok.pad_token_id)
             assert [len(x) for x in got] == [len(s) for s in seqs]
-            for g, w in zip(got, want):
+            for g, w in zip(got, want, strict=False):
                 assert g == pytest.approx(w, abs=1e-5)
 
 
@@ -58,7 +66,7 @@ def test_rows_are_teacher_forced_logprobs_with_value_tokens(trained, bins, tmp_p
     tracker = Tracker(tmp_path, tokenizer, bins, track_every=1, forget=forget, make_figures=False)
     rows = tracker.score(model, step=0)
     assert list(rows["step"].unique()) == [0]
-    for item, record in zip(bins, forget):
+    for item, record in zip(bins, forget, strict=False):
         mine = rows[rows["item_id"] == item.item_id]
         assert mine["group"].tolist() == ["target"] + [c.bin for c in item.candidates]
         assert mine["candidate"].tolist() == [-1] + list(range(len(item.candidates)))
@@ -73,7 +81,7 @@ def test_rows_are_teacher_forced_logprobs_with_value_tokens(trained, bins, tmp_p
         per_token = flat_token_logprobs(model, prompt, [seqs[0]], tokenizer.pad_token_id)[0]
         target_row = mine.iloc[0]
         assert target_row["value_logp"] == pytest.approx(sum(per_token[at : at + len(value_id)]), abs=1e-4)
-        for text, value in zip([c.text for c in item.candidates], mine["value_logp"].iloc[1:]):
+        for text, value in zip([c.text for c in item.candidates], mine["value_logp"].iloc[1:], strict=False):
             assert math.isnan(value) == (record.fact.value.lower() not in text.lower())
 
 
@@ -91,8 +99,17 @@ def test_scoring_restores_mode_and_builds_no_graph(trained, bins, tmp_path):
 
 
 def unlearn_config(root, out, **kw) -> UnlearnConfig:
-    base = dict(method="ga", original=str(root / "original"), world=str(root / "world"), out=str(out), lr=3e-3, steps=4,
-                forget_batch_size=2, track_every=2, device="cpu")
+    base = dict(
+        method="ga",
+        original=str(root / "original"),
+        world=str(root / "world"),
+        out=str(out),
+        lr=3e-3,
+        steps=4,
+        forget_batch_size=2,
+        track_every=2,
+        device="cpu",
+    )
     return UnlearnConfig(**{**base, **kw})
 
 
@@ -103,7 +120,9 @@ def unlearn_inputs(trained, tmp_path_factory):
     save_model(model, tokenizer, root / "original")
     world.write(root / "world")
     forget, retain = world.splits["forget"][:4], world.splits["retain"][:3]
-    bins = build_bins(model, tokenizer, world.splits["forget"], BinnerSettings(n_candidates=4, max_new_tokens=12), progress=False)
+    bins = build_bins(
+        model, tokenizer, world.splits["forget"], BinnerSettings(n_candidates=4, max_new_tokens=12), progress=False
+    )
     return root, bins, forget, retain
 
 
@@ -124,7 +143,10 @@ def test_tracked_run_writes_table_summary_and_figures(trained, unlearn_inputs, t
     assert (target[4] < target[0]).mean() > 0.5
     probes = pd.read_parquet(out / "probes.parquet")
     assert probes.groupby("probe")["step"].apply(lambda s: sorted(set(s))).to_dict() == {
-        "forget_greedy_leak": [0, 2, 4], "retain_greedy_correct": [0, 2, 4], "retain_logp_sum": [0, 2, 4]}
+        "forget_greedy_leak": [0, 2, 4],
+        "retain_greedy_correct": [0, 2, 4],
+        "retain_logp_sum": [0, 2, 4],
+    }
     summary = json.loads((out / "dynamics_summary.json").read_text())
     assert summary["n_items"] == len(bins) and summary["steps"] == [0, 2, 4]
     assert set(summary["leak"]) >= {"greedy_rate", "top5_rate"} and summary["leak"]["n_items"] == len(forget)
@@ -158,12 +180,20 @@ def test_resumed_run_has_every_step_once_and_same_values(trained, unlearn_inputs
     root, bins, forget, _ = unlearn_inputs
     common = dict(track_every=1, checkpoint_every=2, steps=5)
     whole = tmp_path / "whole"
-    run_unlearning(unlearn_config(root, whole, **common), hooks=[Tracker(whole, tokenizer, bins, 1, make_figures=False, final_leaks=False), Kill(None)])
+    run_unlearning(
+        unlearn_config(root, whole, **common),
+        hooks=[Tracker(whole, tokenizer, bins, 1, make_figures=False, final_leaks=False), Kill(None)],
+    )
     cut = tmp_path / "cut"
     first = Tracker(cut, tokenizer, bins, 1, make_figures=False, final_leaks=False, flush_seconds=0)
     with pytest.raises(RuntimeError, match="killed"):
         run_unlearning(unlearn_config(root, cut, **common), hooks=[first, Kill(3)])
-    assert sorted(pd.read_parquet(cut / "dynamics.parquet")["step"].unique()) == [0, 1, 2, 3]  # step 3 is past the checkpoint
+    assert sorted(pd.read_parquet(cut / "dynamics.parquet")["step"].unique()) == [
+        0,
+        1,
+        2,
+        3,
+    ]  # step 3 is past the checkpoint
     second = Tracker(cut, tokenizer, bins, 1, make_figures=False, final_leaks=False)
     run_unlearning(unlearn_config(root, cut, **common), hooks=[second, Kill(None)], resume=True)
     a, b = pd.read_parquet(whole / "dynamics.parquet"), pd.read_parquet(cut / "dynamics.parquet")
@@ -201,7 +231,9 @@ def test_plain_scoring_gives_the_same_rows(trained, bins, tmp_path):
     model, tokenizer, _, forget, _ = trained
     packed = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, batch_size=7).score(model, 3)
     plain = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, packed=False).score(model, 3)
-    assert packed[["item_id", "group", "candidate", "n_tokens"]].equals(plain[["item_id", "group", "candidate", "n_tokens"]])
+    assert packed[["item_id", "group", "candidate", "n_tokens"]].equals(
+        plain[["item_id", "group", "candidate", "n_tokens"]]
+    )
     assert packed["logp_sum"].tolist() == pytest.approx(plain["logp_sum"].tolist(), abs=1e-4)
     assert packed["value_logp"].isna().tolist() == plain["value_logp"].isna().tolist()
     assert packed["value_logp"].dropna().tolist() == pytest.approx(plain["value_logp"].dropna().tolist(), abs=1e-4)

@@ -10,18 +10,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from squeeze.batching import collator_for
-from squeeze.checkpoint import latest_checkpoint
 from squeeze.cli.main import main
-from squeeze.data import write_qa
-from squeeze.errors import ConfigError, TrainingDiverged
-from squeeze.logprobs import score_pairs
-from squeeze.models import load_model, load_tokenizer, save_model
-from squeeze.prompting import encode_qa
-from squeeze.tiny import tiny_model_and_tokenizer
-from squeeze.trainer import Trainer, run_unlearning
-from squeeze.types import QARecord
-from squeeze.unlearn_config import load_unlearn_config
+from squeeze.core.data import write_qa
+from squeeze.core.errors import ConfigError, TrainingDiverged
+from squeeze.core.types import QARecord
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import score_pairs
+from squeeze.lm.models import load_model, load_tokenizer, save_model
+from squeeze.lm.prompting import encode_qa
+from squeeze.lm.tiny import tiny_model_and_tokenizer
+from squeeze.unlearn.checkpoint import latest_checkpoint
+from squeeze.unlearn.config import load_unlearn_config
+from squeeze.unlearn.trainer import Trainer, run_unlearning
 
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo", "Kim", "Lu"]
 CITIES = ["Paris", "Rome", "Oslo", "Lima", "Kiev", "Bern", "Riga", "Doha", "Baku", "Lome", "Suva", "Apia"]
@@ -32,7 +32,7 @@ def make_inputs(root: Path) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     records = [
         QARecord(id=f"p{i}", question=f"Where was {n} born ?", answer=f"{n} was born in {c} .")
-        for i, (n, c) in enumerate(zip(NAMES, CITIES))
+        for i, (n, c) in enumerate(zip(NAMES, CITIES, strict=False))
     ]
     write_qa(root / "forget.jsonl", records[:8])
     write_qa(root / "retain.jsonl", records[8:])
@@ -40,7 +40,11 @@ def make_inputs(root: Path) -> dict:
         [r.question + " " + r.answer for r in records], hidden_size=32, num_layers=2, num_heads=2, seed=0
     )
     save_model(model, tokenizer, root / "original" / "original")
-    return {"original": str(root / "original"), "forget": str(root / "forget.jsonl"), "retain": str(root / "retain.jsonl")}
+    return {
+        "original": str(root / "original"),
+        "forget": str(root / "forget.jsonl"),
+        "retain": str(root / "retain.jsonl"),
+    }
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -104,7 +108,7 @@ def test_ga_run_writes_config_loss_log_and_model(inputs, tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert set(rows[0]) == {"step", "loss", "forget", "retain", "lr"}
     # GA raises the forget CE: L_forget = -CE falls step after step (E1).
-    assert all(b["forget"] < a["forget"] for a, b in zip(rows, rows[1:]))
+    assert all(b["forget"] < a["forget"] for a, b in zip(rows, rows[1:], strict=False))
     assert hook.calls == [0, 3, 4] and hook.ended == 1  # step 0, every track_every, and the last
     original = weights(Path(inputs["original"]) / "original")
     unlearned = weights(run / "model")
@@ -115,9 +119,13 @@ def test_ga_run_writes_config_loss_log_and_model(inputs, tmp_path):
 
 def test_grad_accum_1x8_equals_8x1(inputs, tmp_path):
     """Effective batch 8: one micro-batch of 8, or eight of 1 with accumulation (graddiff: both terms)."""
-    a = run_unlearning(config(inputs, tmp_path / "a", "graddiff", "forget_batch_size=8", "retain_batch_size=8", "grad_accum=1"))
-    b = run_unlearning(config(inputs, tmp_path / "b", "graddiff", "forget_batch_size=1", "retain_batch_size=1", "grad_accum=8"))
-    for ra, rb in zip(log_rows(a), log_rows(b)):
+    a = run_unlearning(
+        config(inputs, tmp_path / "a", "graddiff", "forget_batch_size=8", "retain_batch_size=8", "grad_accum=1")
+    )
+    b = run_unlearning(
+        config(inputs, tmp_path / "b", "graddiff", "forget_batch_size=1", "retain_batch_size=1", "grad_accum=8")
+    )
+    for ra, rb in zip(log_rows(a), log_rows(b), strict=False):
         assert ra["forget"] == pytest.approx(rb["forget"], abs=1e-5)
         assert ra["retain"] == pytest.approx(rb["retain"], abs=1e-5)
     wa, wb = weights(a / "model"), weights(b / "model")
@@ -173,7 +181,9 @@ def test_bs_s_off_policy_samples_and_micro_batches(inputs, tmp_path):
     run = trainer.train()
     handle.remove()
     samples = [json.loads(line) for line in (run / "bs_s_samples.jsonl").read_text().splitlines()]
-    targets = {json.loads(line)["id"]: json.loads(line)["answer"] for line in Path(inputs["forget"]).read_text().splitlines()}
+    targets = {
+        json.loads(line)["id"]: json.loads(line)["answer"] for line in Path(inputs["forget"]).read_text().splitlines()
+    }
     assert samples and all(s["text"].lower().split() != targets[s["item_id"]].lower().split() for s in samples)
     assert all(sum(s["item_id"] == i for s in samples) <= 4 for i in targets)
     assert all(isinstance(s["ref_logp"], float) for s in samples)  # NPO base: logp_0 of each sample, stored
@@ -190,8 +200,18 @@ def test_bs_s_on_policy_resume_after_crash_matches_uninterrupted(inputs, tmp_pat
     """On-policy BS-S resamples every 3 steps; a run that dies at step 5 and resumes from its
     step-4 checkpoint (samples, samplers, optimizer, scheduler, hooks) ends where the
     uninterrupted one does. NPO base on-policy keeps a frozen copy to score new samples."""
-    extra = ("method.policy=on", "method.resample_every=3", "method.base=npo", "method.n_samples=2",
-             "steps=6", "checkpoint_every=2", "track_every=1", "lr=1e-3", "warmup_steps=2", "schedule=linear")
+    extra = (
+        "method.policy=on",
+        "method.resample_every=3",
+        "method.base=npo",
+        "method.n_samples=2",
+        "steps=6",
+        "checkpoint_every=2",
+        "track_every=1",
+        "lr=1e-3",
+        "warmup_steps=2",
+        "schedule=linear",
+    )
     straight = run_unlearning(config(inputs, tmp_path / "straight", "bs_s", *extra), hooks=[RecordingHook()])
 
     class Crash(RecordingHook):
@@ -250,7 +270,15 @@ def test_lora_trains_adapters_and_saves_a_merged_model(inputs, tmp_path):
 
 
 def test_config_resolution_and_errors(inputs, tmp_path):
-    cfg = config(inputs, tmp_path / "x", "bs_s", "method.lam=0.3", "method.policy=off", "params.base_params.beta=0.2", "method.base=npo")
+    cfg = config(
+        inputs,
+        tmp_path / "x",
+        "bs_s",
+        "method.lam=0.3",
+        "method.policy=off",
+        "params.base_params.beta=0.2",
+        "method.base=npo",
+    )
     trainer = Trainer(cfg)
     assert trainer.cfg.params["lam"] == 0.3 and trainer.cfg.params["policy"] == "off"
     assert trainer.cfg.params["base_params"] == {"beta": 0.2}
@@ -286,24 +314,39 @@ def test_cli_runs_and_resumes_a_finished_run(inputs, tmp_path, capsys):
 
 
 def test_world_run_uses_its_forget_and_retain_splits(tmp_path):
-    from squeeze.world import generate_world
+    from squeeze.world.build import generate_world
 
     world = generate_world(n_people=10, seed=0, forget_pct=10)
     world.write(tmp_path / "world")
     model, tokenizer = tiny_model_and_tokenizer(world.corpus_texts(), hidden_size=32, num_layers=2, num_heads=2)
     save_model(model, tokenizer, tmp_path / "original")  # a plain Hugging Face folder this time
-    cfg = load_unlearn_config("npo", [], ["device=cpu", "steps=2", "alpha=1.0", "lr=1e-3"],
-                              original=str(tmp_path / "original"), world=str(tmp_path / "world"), out=str(tmp_path / "run"))
+    cfg = load_unlearn_config(
+        "npo",
+        [],
+        ["device=cpu", "steps=2", "alpha=1.0", "lr=1e-3"],
+        original=str(tmp_path / "original"),
+        world=str(tmp_path / "world"),
+        out=str(tmp_path / "run"),
+    )
     run = run_unlearning(cfg)
     stored = json.loads((run / "reference_logprobs.json").read_text())["forget"]
     assert sorted(stored) == sorted(r.id for r in world.splits["forget"])
     assert log_rows(run)[0]["retain"] > 0  # the world's retain split feeds the retain NLL
 
 
-@pytest.mark.parametrize("method, extra", [
-    ("ga", ()), ("graddiff", ()), ("npo", ("alpha=1.0", "retain_loss=kl")), ("simnpo", ()), ("wga", ()),
-    ("rmu", ("method.layer=1",)), ("bs_t", ()), ("bs_s", ("method.base=wga", "method.n_samples=2")),
-])
+@pytest.mark.parametrize(
+    "method, extra",
+    [
+        ("ga", ()),
+        ("graddiff", ()),
+        ("npo", ("alpha=1.0", "retain_loss=kl")),
+        ("simnpo", ()),
+        ("wga", ()),
+        ("rmu", ("method.layer=1",)),
+        ("bs_t", ()),
+        ("bs_s", ("method.base=wga", "method.n_samples=2")),
+    ],
+)
 def test_every_objective_trains(inputs, tmp_path, method, extra):
     run = run_unlearning(config(inputs, tmp_path / method, method, "steps=2", "lr=1e-3", *extra))
     rows = log_rows(run)

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from squeeze.checkpoint import latest_checkpoint
-from squeeze.trainer import run_unlearning
 from test_trainer import config, log_rows, make_inputs, one_thread, weights  # noqa: F401  (one_thread: autouse fixture)
 from test_trainer_ddp import REPO, quiet_env
+
+from squeeze.unlearn.checkpoint import latest_checkpoint
+from squeeze.unlearn.trainer import run_unlearning
 
 # The run under test: the real trainer with a hook that paces it, so the parent can kill it
 # between checkpoints (a hook's state travels through checkpoints like the tracker's).
@@ -23,8 +23,8 @@ SCRIPT = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from squeeze.trainer import run_unlearning
-from squeeze.unlearn_config import load_unlearn_config
+from squeeze.unlearn.trainer import run_unlearning
+from squeeze.unlearn.config import load_unlearn_config
 
 class Pace:
     def on_step(self, step, model, trainer):
@@ -47,8 +47,14 @@ SETTINGS = ["steps=40", "checkpoint_every=3", "track_every=1", "lr=1e-3", "warmu
 def launch(script: Path, inputs: dict, out: Path, resume: bool) -> subprocess.Popen:
     overrides = ["device=cpu", "forget_batch_size=2", "retain_batch_size=2", *SETTINGS]
     args = {"method": "graddiff", "overrides": overrides, "values": {**inputs, "out": str(out)}, "resume": resume}
-    return subprocess.Popen([sys.executable, str(script), json.dumps(args)], cwd=REPO, env=quiet_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), json.dumps(args)],
+        cwd=REPO,
+        env=quiet_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def logged_steps(out: Path) -> int:
@@ -81,7 +87,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert resumed.wait(timeout=90) == 0, resumed.stderr.read()[-2000:]
     straight = run_unlearning(config(inputs, tmp_path / "straight", "graddiff", *SETTINGS, "track_every=0"))
     assert [r["step"] for r in log_rows(killed)] == list(range(1, 41))
-    for a, b in zip(log_rows(killed), log_rows(straight)):
+    for a, b in zip(log_rows(killed), log_rows(straight), strict=False):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-6) and a["lr"] == pytest.approx(b["lr"], rel=1e-12)
     wk, ws = weights(killed / "model"), weights(straight / "model")
     assert max(float((wk[k] - ws[k]).abs().max()) for k in ws) <= 1e-6

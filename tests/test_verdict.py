@@ -7,8 +7,14 @@ import math
 
 import pytest
 
-from squeeze.verdict import (
-    UNJUDGED, VerdictThresholds, cohen_kappa, decide, leak_agreement, load_thresholds, thresholds_from_mapping,
+from squeeze.diagnose.verdict import (
+    UNJUDGED,
+    VerdictThresholds,
+    cohen_kappa,
+    decide,
+    leak_agreement,
+    load_thresholds,
+    thresholds_from_mapping,
     verdict_rates,
 )
 

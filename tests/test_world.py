@@ -15,10 +15,10 @@ import pytest
 from tokenizers.pre_tokenizers import Whitespace
 
 from squeeze.cli.main import main
-from squeeze.errors import ConfigError, DataError
-from squeeze.types import Fact
-from squeeze.world import SPLITS, contains_fact, generate_world, load_world
-from squeeze.world_templates import ALL_RELATIONS, PERSON_RELATIONS
+from squeeze.core.errors import ConfigError, DataError
+from squeeze.core.types import Fact
+from squeeze.world.build import SPLITS, contains_fact, generate_world, load_world
+from squeeze.world.templates import ALL_RELATIONS, PERSON_RELATIONS
 
 FILES = [f"{name}.jsonl" for name in SPLITS] + ["manifest.json"]
 REPO = Path(__file__).resolve().parents[1]
@@ -49,8 +49,13 @@ def test_identical_across_processes_and_hash_seeds(tmp_path):
     generate_world(30, seed=2, forget_pct=10).write(tmp_path / "here")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     code = "import sys; from squeeze.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    subprocess.run([sys.executable, "-c", code, "world", "--out", str(tmp_path / "there"), "--people", "30",
-                    "--seed", "2"], check=True, env=env, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", code, "world", "--out", str(tmp_path / "there"), "--people", "30", "--seed", "2"],
+        check=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+    )
     assert _files(tmp_path / "here") == _files(tmp_path / "there")
 
 

@@ -10,11 +10,11 @@ from functools import lru_cache
 
 import torch
 
-from squeeze.batching import collator_for
-from squeeze.logprobs import answer_logprobs
-from squeeze.prompting import encode_qa
-from squeeze.tiny import build_tiny_llama, build_word_tokenizer
-from squeeze.world import generate_world
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import answer_logprobs
+from squeeze.lm.prompting import encode_qa
+from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
+from squeeze.world.build import generate_world
 
 N_FORGET, N_RETAIN = 3, 3
 

@@ -1,8 +1,8 @@
 """`squeeze judge`: score the generations a run saved for Similarity and Naturalness (DESIGN section 10).
 
-    squeeze judge --run runs/npo                                   # offline embedding judge
-    squeeze judge --run runs/npo --judge-base-url http://127.0.0.1:8000/v1 --judge-model Qwen/Qwen2.5-7B-Instruct
-    squeeze judge --run runs/npo --judge hf --judge-model path/to/chat-model
+squeeze judge --run runs/npo                                   # offline embedding judge
+squeeze judge --run runs/npo --judge-base-url http://127.0.0.1:8000/v1 --judge-model Qwen/Qwen2.5-7B-Instruct
+squeeze judge --run runs/npo --judge hf --judge-model path/to/chat-model
 """
 
 from __future__ import annotations
@@ -30,33 +30,67 @@ REQUIRED = ("item_id", "question", "reference", "generation")
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "judge", help="judge a run's generations for Similarity and Naturalness (writes judgments.jsonl)",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "judge",
+        help="judge a run's generations for Similarity and Naturalness (writes judgments.jsonl)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", required=True, metavar="RUN", help="run directory holding generations.jsonl")
-    parser.add_argument("--judge", choices=("embedding", "openai", "hf"), default=None,
-                        help="judge backend (default: openai with --judge-base-url, else embedding)")
-    parser.add_argument("--judge-base-url", metavar="URL", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument("--judge-model", metavar="M",
-                        help="openai: the served model name; hf: a model path; embedding: a sentence-transformers path")
-    parser.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", metavar="VAR",
-                        help="name of the environment variable holding the API key (default: %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="openai: requests in flight (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="openai: seconds per request (default: %(default)s)")
-    parser.add_argument("--max-attempts", type=int, default=4, metavar="N",
-                        help="openai: requests per score, retries included (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="hf and embedding: batch size (default: %(default)s)")
-    parser.add_argument("--scoring", choices=("generate", "logprob"), default="generate",
-                        help="hf: generate (parse the JSON answer) or logprob (expected score from the next-digit probabilities; for small models that do not keep to JSON) (default: %(default)s)")
-    parser.add_argument("--reference-lm", metavar="PATH", help="embedding: a causal LM for the naturalness log-prob term")
-    parser.add_argument("--cache", default=".cache/judges.sqlite", metavar="PATH", help="judgment cache (default: %(default)s)")
+    parser.add_argument(
+        "--judge",
+        choices=("embedding", "openai", "hf"),
+        default=None,
+        help="judge backend (default: openai with --judge-base-url, else embedding)",
+    )
+    parser.add_argument(
+        "--judge-base-url", metavar="URL", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+    )
+    parser.add_argument(
+        "--judge-model",
+        metavar="M",
+        help="openai: the served model name; hf: a model path; embedding: a sentence-transformers path",
+    )
+    parser.add_argument(
+        "--judge-api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="name of the environment variable holding the API key (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="openai: requests in flight (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="openai: seconds per request (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=4,
+        metavar="N",
+        help="openai: requests per score, retries included (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, metavar="N", help="hf and embedding: batch size (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--scoring",
+        choices=("generate", "logprob"),
+        default="generate",
+        help="hf: generate (parse the JSON answer) or logprob (expected score from the next-digit probabilities; for small models that do not keep to JSON) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reference-lm", metavar="PATH", help="embedding: a causal LM for the naturalness log-prob term"
+    )
+    parser.add_argument(
+        "--cache", default=".cache/judges.sqlite", metavar="PATH", help="judgment cache (default: %(default)s)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="judge everything again and cache nothing")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="judge only the first N generations")
     return parser
 
 
 def read_generations(path: Path, limit: int | None = None) -> list[dict]:
-    from squeeze.errors import DataError
+    from squeeze.core.errors import DataError
 
     if not path.is_file():
         raise DataError(f"{path}: not found (a run saves its generations there before it can be judged)")
@@ -88,12 +122,17 @@ def read_generations(path: Path, limit: int | None = None) -> list[dict]:
 def judge_config(args: argparse.Namespace) -> tuple[str, dict]:
     name = args.judge or ("openai" if args.judge_base_url else "embedding")
     if name == "openai":
-        config = {"base_url": args.judge_base_url, "api_key_env": args.judge_api_key_env,
-                  "concurrency": args.concurrency, "timeout_s": args.timeout, "max_attempts": args.max_attempts}
+        config = {
+            "base_url": args.judge_base_url,
+            "api_key_env": args.judge_api_key_env,
+            "concurrency": args.concurrency,
+            "timeout_s": args.timeout,
+            "max_attempts": args.max_attempts,
+        }
         if args.judge_model:
             config["model"] = args.judge_model
     elif name == "hf":
-        from squeeze.models import hf_judge_model
+        from squeeze.lm.models import hf_judge_model
 
         config = hf_judge_model(args.judge_model, batch_size=args.batch_size, scoring=args.scoring)
     else:
@@ -106,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
 
     from judges import JudgeItem, failure_counts, make_judge
     from judges.cache import CachedJudge, JudgmentCache
-    from squeeze.errors import ConfigError
-    from squeeze.rundir import RunDir, write_jsonl
+    from squeeze.core.errors import ConfigError
+    from squeeze.core.rundir import RunDir, write_jsonl
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be at least 1")
@@ -131,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         if cache is not None:
             cache.close()
     out = []
-    for row, judgment in zip(rows, judgments):
+    for row, judgment in zip(rows, judgments, strict=False):
         line = judgment.to_dict()
         line["meta"] = {k: v for k, v in row.items() if k not in REQUIRED}
         out.append(line)

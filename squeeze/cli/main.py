@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from squeeze.errors import SqueezeError
+from squeeze.core.errors import SqueezeError
 
 # One line per subcommand module; adding a command never edits anything else here.
 SUBCOMMANDS = [

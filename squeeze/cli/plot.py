@@ -1,8 +1,8 @@
 """`squeeze plot`: the dynamics, matched-forgetting and retain figures of tracked runs.
 
-    squeeze plot runs/ga                       # runs/ga/figures/*.png
-    squeeze plot runs/ga runs/npo runs/bs_t    # each run's figures/, and the comparison in runs/figures/
-    squeeze plot runs/ga runs/npo --out figures/
+squeeze plot runs/ga                       # runs/ga/figures/*.png
+squeeze plot runs/ga runs/npo runs/bs_t    # each run's figures/, and the comparison in runs/figures/
+squeeze plot runs/ga runs/npo --out figures/
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ common parent folder's figures/). With --out and one run, its figures go to --ou
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "plot", help="draw the squeezing-effect figures of tracked runs",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "plot",
+        help="draw the squeezing-effect figures of tracked runs",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders with dynamics.parquet")
     parser.add_argument("--out", default=None, metavar="DIR", help="folder for the (comparison) figures")
@@ -34,7 +36,7 @@ def run(args) -> int:
     import os
     from pathlib import Path
 
-    from squeeze.plots import plot_run, plot_runs
+    from squeeze.track.plots import plot_run, plot_runs
 
     written = []
     if len(args.runs) == 1:

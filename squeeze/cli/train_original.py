@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from squeeze.config import describe
+from squeeze.core.config import describe
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from squeeze.sft_config import TrainOriginalConfig
+    from squeeze.original.config import TrainOriginalConfig
 
     parser = subparsers.add_parser(
         "train-original",
@@ -33,18 +33,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     import json
 
-    from squeeze.config import resolve_config
-    from squeeze.sft import train_original
-    from squeeze.sft_config import TrainOriginalConfig
+    from squeeze.core.config import resolve_config
+    from squeeze.original.config import TrainOriginalConfig
+    from squeeze.original.train import train_original
 
     cfg = resolve_config(TrainOriginalConfig, args.config, args.overrides, world=args.world, out=args.out)
     out = train_original(cfg)
     report = json.loads((out / "train_report.json").read_text())
     for name in cfg.models:
         entry = report.get(name, {})
-        print(f"{name}: greedy value accuracy on forget = {entry.get('greedy_value_accuracy', float('nan')):.2%}"
-              f" ({report['train_seconds'][name]:.0f} s)")
+        print(
+            f"{name}: greedy value accuracy on forget = {entry.get('greedy_value_accuracy', float('nan')):.2%}"
+            f" ({report['train_seconds'][name]:.0f} s)"
+        )
     if "original" in report:
-        print(f"original: mean distinct answer templates in top-5 beams = {report['original']['mean_distinct_templates_top5']:.2f}")
+        print(
+            f"original: mean distinct answer templates in top-5 beams = {report['original']['mean_distinct_templates_top5']:.2f}"
+        )
     print(f"wrote {out}")
     return 0

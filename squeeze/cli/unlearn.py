@@ -1,20 +1,20 @@
 """`squeeze unlearn`: run one unlearning objective on an original model (DESIGN section 6).
 
-    squeeze unlearn --method npo --original runs/original --world runs/world --out runs/npo lr=1e-4 steps=100
-    squeeze unlearn --method bs_s --original runs/original --forget f.jsonl --retain r.jsonl --out runs/bs_s method.base=bs_t
-    squeeze unlearn --out runs/npo --resume          # continue a killed run from its last good checkpoint
-    accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m squeeze.cli.main unlearn ... device=cpu
+squeeze unlearn --method npo --original runs/original --world runs/world --out runs/npo lr=1e-4 steps=100
+squeeze unlearn --method bs_s --original runs/original --forget f.jsonl --retain r.jsonl --out runs/bs_s method.base=bs_t
+squeeze unlearn --out runs/npo --resume          # continue a killed run from its last good checkpoint
+accelerate launch --config_file configs/accelerate/cpu_2proc.yaml -m squeeze.cli.main unlearn ... device=cpu
 """
 
 from __future__ import annotations
 
 import argparse
 
-from squeeze.config import describe
+from squeeze.core.config import describe
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from squeeze.unlearn_config import UnlearnConfig
+    from squeeze.unlearn.config import UnlearnConfig
 
     parser = subparsers.add_parser(
         "unlearn",
@@ -36,7 +36,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--config", action="append", default=[], help="YAML file(s) of settings")
     parser.add_argument("--resume", action="store_true", help="continue OUT from its last good checkpoint")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="setting overrides, e.g. lr=1e-4 method.beta=0.2")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="setting overrides, e.g. lr=1e-4 method.beta=0.2"
+    )
     return parser
 
 
@@ -44,9 +46,9 @@ def run(args) -> int:
     import os
     from pathlib import Path
 
-    from squeeze.tracker import tracker_for_config
-    from squeeze.trainer import run_unlearning
-    from squeeze.unlearn_config import load_unlearn_config
+    from squeeze.track.tracker import tracker_for_config
+    from squeeze.unlearn.config import load_unlearn_config
+    from squeeze.unlearn.trainer import run_unlearning
 
     configs = list(args.config)
     stored = Path(args.out) / "config.yaml"

@@ -1,7 +1,7 @@
 """`squeeze world`: write the fictitious world of DESIGN section 3.
 
-    squeeze world --out runs/world
-    squeeze world --out runs/world-small --people 20 --seed 3 --forget-pct 5
+squeeze world --out runs/world
+squeeze world --out runs/world-small --people 20 --seed 3 --forget-pct 5
 """
 
 from __future__ import annotations
@@ -22,22 +22,33 @@ byte-identical files.
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "world", help="generate the fictitious world (forget/retain/holdout/world_facts splits)",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "world",
+        help="generate the fictitious world (forget/retain/holdout/world_facts splits)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="directory to write the world into")
-    parser.add_argument("--people", type=int, default=100, metavar="N",
-                        help="people the models train on (forget + retain); about 10%% more are made "
-                             "as holdout (default: %(default)s)")
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=100,
+        metavar="N",
+        help="people the models train on (forget + retain); about 10%% more are made as holdout (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: %(default)s)")
-    parser.add_argument("--forget-pct", type=int, default=10, choices=(1, 5, 10), metavar="{1,5,10}",
-                        help="percent of the trained people in the forget split, at least one person "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--forget-pct",
+        type=int,
+        default=10,
+        choices=(1, 5, 10),
+        metavar="{1,5,10}",
+        help="percent of the trained people in the forget split, at least one person (default: %(default)s)",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from squeeze.world import generate_world
+    from squeeze.world.build import generate_world
 
     world = generate_world(n_people=args.people, seed=args.seed, forget_pct=args.forget_pct)
     out = world.write(args.out)

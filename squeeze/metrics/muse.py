@@ -7,13 +7,13 @@ Unlearning Six-Way Evaluation for Language Models").
   retain) text and the reference answer, averaged over questions.
 - PrivLeak: Min-K% membership AUC relative to the retain model: `squeeze.metrics.privacy`.
 
-Generations come in as strings (from `squeeze.generation` or any other generator):
+Generations come in as strings (from `squeeze.lm.generation` or any other generator):
     verbmem_rouge(continuations, true_continuations)
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from squeeze.metrics.rouge import rouge_l_f1, rouge_l_recall
 

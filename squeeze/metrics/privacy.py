@@ -18,12 +18,12 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import rankdata
 
-from squeeze.batching import Pair, QACollator
+from squeeze.lm.batching import Pair, QACollator
 from squeeze.metrics.tokens import answer_token_stats
 
 DEFAULT_K = 0.4
@@ -81,7 +81,9 @@ def text_pair(tokenizer, text: str) -> Pair:
     return ids[:1], ids[1:]
 
 
-def item_min_k_scores(model, pairs: Sequence[Pair], collator: QACollator, k: float = DEFAULT_K, batch_size: int = 32) -> list[float]:
+def item_min_k_scores(
+    model, pairs: Sequence[Pair], collator: QACollator, k: float = DEFAULT_K, batch_size: int = 32
+) -> list[float]:
     """Min-K% score of each pair's answer tokens under `model` (pairs from `encode_qa` or `text_pair`)."""
     stats = answer_token_stats(model, pairs, collator, batch_size=batch_size, desc="Min-K%")
     return [min_k_score(s.logprobs, k) for s in stats]

@@ -8,8 +8,8 @@ lower-cases and keeps alphanumeric words only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -36,12 +36,12 @@ def rouge_l(generation: str, reference: str) -> tuple[float, float, float]:
 
 def rouge_l_recalls(generations: Sequence[str], references: Sequence[str]) -> list[float]:
     _check_lengths(generations, references)
-    return [rouge_l(g, r)[1] for g, r in zip(generations, references)]
+    return [rouge_l(g, r)[1] for g, r in zip(generations, references, strict=False)]
 
 
 def rouge_l_f1s(generations: Sequence[str], references: Sequence[str]) -> list[float]:
     _check_lengths(generations, references)
-    return [rouge_l(g, r)[2] for g, r in zip(generations, references)]
+    return [rouge_l(g, r)[2] for g, r in zip(generations, references, strict=False)]
 
 
 def rouge_l_recall(generations: Sequence[str], references: Sequence[str]) -> float:

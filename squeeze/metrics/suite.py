@@ -15,9 +15,11 @@ holdout records). Model utility is the harmonic mean of the utility components c
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from squeeze.batching import collator_for
+from squeeze.core.types import QARecord
+from squeeze.lm.batching import collator_for
+from squeeze.lm.prompting import encode_qa
 from squeeze.metrics.memorization import memorization_scores
 from squeeze.metrics.privacy import DEFAULT_K, item_min_k_scores, privleak_from_scores
 from squeeze.metrics.rouge import rouge_l_recall
@@ -31,8 +33,6 @@ from squeeze.metrics.tofu import (
     probability,
     retain_truth_ratio,
 )
-from squeeze.prompting import encode_qa
-from squeeze.types import QARecord
 
 # On these splits TOFU normalises Prob against the wrong options and takes the answer
 # itself (not a paraphrase) as the truth ratio's p_c; plain Prob and paraphrases elsewhere.
@@ -50,13 +50,17 @@ def _rouge(split: str, records: Sequence[QARecord], generations: Mapping[str, Se
     return rouge_l_recall(generations[split], [r.answer for r in records])
 
 
-def utility_split_metrics(model, tokenizer, split: str, records: Sequence[QARecord], generations, batch_size: int) -> dict[str, float]:
+def utility_split_metrics(
+    model, tokenizer, split: str, records: Sequence[QARecord], generations, batch_size: int
+) -> dict[str, float]:
     """`<split>_prob`, `<split>_rouge`, `<split>_truth_ratio` (retain aggregate) where computable."""
     out: dict[str, float] = {}
     if split in NORMALISED_PROB_SPLITS and all(r.perturbed_answer for r in records):
         out[f"{split}_prob"] = normalised_probability_from_model(model, tokenizer, records, batch_size)
     else:
-        out[f"{split}_prob"] = probability(answer_ces(model, tokenizer, [r.question for r in records], [r.answer for r in records], batch_size))
+        out[f"{split}_prob"] = probability(
+            answer_ces(model, tokenizer, [r.question for r in records], [r.answer for r in records], batch_size)
+        )
     rouge = _rouge(split, records, generations)
     if rouge is not None:
         out[f"{split}_rouge"] = rouge
@@ -94,7 +98,9 @@ def tofu_metrics(
     ces = answer_ces(model, tokenizer, [r.question for r in forget], [r.answer for r in forget], batch_size)
     metrics["forget_prob"] = probability(ces)
     if all(r.paraphrased_answer for r in forget):
-        para = answer_ces(model, tokenizer, [r.question for r in forget], [r.paraphrased_answer for r in forget], batch_size)
+        para = answer_ces(
+            model, tokenizer, [r.question for r in forget], [r.paraphrased_answer for r in forget], batch_size
+        )
         metrics["forget_paraphrased_prob"] = probability(para)
     rouge = _rouge("forget", forget, generations)
     if rouge is not None:
@@ -103,7 +109,9 @@ def tofu_metrics(
         trs = item_truth_ratios(model, tokenizer, forget, batch_size)
         metrics["forget_truth_ratio"] = forget_truth_ratio(trs)
         if retain_model is not None:
-            metrics["forget_quality"] = forget_quality(trs, item_truth_ratios(retain_model, tokenizer, forget, batch_size))
+            metrics["forget_quality"] = forget_quality(
+                trs, item_truth_ratios(retain_model, tokenizer, forget, batch_size)
+            )
     mem = memorization_scores(model, tokenizer, forget, batch_size)
     metrics["forget_es"], metrics["forget_em"] = mem["es"], mem["em"]
     if retain_model is not None and holdout:
@@ -115,7 +123,7 @@ def tofu_metrics(
         )
 
     utility: dict[str, float] = {}
-    for split, records in zip(UTILITY_SPLITS, (retain, real_authors, world_facts)):
+    for split, records in zip(UTILITY_SPLITS, (retain, real_authors, world_facts), strict=False):
         if records:
             utility.update(utility_split_metrics(model, tokenizer, split, records, generations, batch_size))
     metrics.update(utility)

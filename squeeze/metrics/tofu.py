@@ -19,24 +19,24 @@ mean of the per-token probabilities.
   truth-ratio aggregates that are present (zero if any is zero).
 
 Pure functions take numbers; `item_*` functions compute those numbers for a model with
-the shared scorer (`squeeze.logprobs.score_pairs`). Example:
+the shared scorer (`squeeze.lm.logprobs.score_pairs`). Example:
     ces = answer_ces(model, tok, [r.question for r in forget], [r.answer for r in forget])
     probability(ces)
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import ks_2samp
 
-from squeeze.batching import collator_for
-from squeeze.errors import DataError
-from squeeze.logprobs import score_pairs
+from squeeze.core.errors import DataError
+from squeeze.core.types import QARecord
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import score_pairs
+from squeeze.lm.prompting import encode_qa
 from squeeze.metrics.aggregate import harmonic_mean
-from squeeze.prompting import encode_qa
-from squeeze.types import QARecord
 
 
 # ---------------------------------------------------------------- pure: numbers in, number out
@@ -50,9 +50,11 @@ def probability(ces: Sequence[float]) -> float:
 def normalised_probability(ce_correct: Sequence[float], ce_wrong: Sequence[Sequence[float]]) -> float:
     """TOFU's Prob for option sets: mean of p(y) / (p(y) + sum_j p(w_j)), p = exp(-CE)."""
     if len(ce_correct) != len(ce_wrong) or len(ce_correct) == 0:
-        raise ValueError(f"need one list of wrong-answer CEs per item, got {len(ce_correct)} items and {len(ce_wrong)} lists")
+        raise ValueError(
+            f"need one list of wrong-answer CEs per item, got {len(ce_correct)} items and {len(ce_wrong)} lists"
+        )
     values = []
-    for ce_c, ces_w in zip(ce_correct, ce_wrong):
+    for ce_c, ces_w in zip(ce_correct, ce_wrong, strict=False):
         # Softmax over -CE of (correct, wrong...), taken at the correct option, computed stably.
         logits = -np.asarray([ce_c, *ces_w], dtype=np.float64)
         values.append(float(np.exp(logits[0] - np.logaddexp.reduce(logits))))
@@ -70,7 +72,7 @@ def truth_ratio(ce_paraphrased: float, ce_perturbed: Sequence[float]) -> float:
 def truth_ratios(ce_paraphrased: Sequence[float], ce_perturbed: Sequence[Sequence[float]]) -> list[float]:
     if len(ce_paraphrased) != len(ce_perturbed):
         raise ValueError(f"{len(ce_paraphrased)} paraphrased CEs but {len(ce_perturbed)} perturbed lists")
-    return [truth_ratio(c, w) for c, w in zip(ce_paraphrased, ce_perturbed)]
+    return [truth_ratio(c, w) for c, w in zip(ce_paraphrased, ce_perturbed, strict=False)]
 
 
 def _ratios(trs: Sequence[float]) -> np.ndarray:
@@ -98,7 +100,9 @@ def forget_quality(trs_unlearned: Sequence[float], trs_retain_model: Sequence[fl
     """KS-test p-value between the forget-set TRs of the unlearned and the retain-only model."""
     if len(trs_unlearned) == 0 or len(trs_retain_model) == 0:
         raise ValueError("forget quality needs truth ratios from both models")
-    return float(ks_2samp(np.asarray(trs_unlearned, dtype=np.float64), np.asarray(trs_retain_model, dtype=np.float64)).pvalue)
+    return float(
+        ks_2samp(np.asarray(trs_unlearned, dtype=np.float64), np.asarray(trs_retain_model, dtype=np.float64)).pvalue
+    )
 
 
 def model_utility(components: Mapping[str, float | None]) -> float:
@@ -116,7 +120,7 @@ def answer_ces(model, tokenizer, questions: Sequence[str], answers: Sequence[str
         raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
     if not questions:
         return []
-    pairs = [encode_qa(tokenizer, q, a) for q, a in zip(questions, answers)]
+    pairs = [encode_qa(tokenizer, q, a) for q, a in zip(questions, answers, strict=False)]
     scored = score_pairs(model, pairs, collator_for(tokenizer), batch_size=batch_size)
     return (-scored.logp_mean).tolist()
 
@@ -155,7 +159,9 @@ def item_truth_ratios(
     for r in records:
         if not getattr(r, base_field):
             raise DataError(f"record {r.id!r} has no {base_field}; the truth ratio needs one")
-    ce_base = answer_ces(model, tokenizer, [r.question for r in records], [getattr(r, base_field) for r in records], batch_size)
+    ce_base = answer_ces(
+        model, tokenizer, [r.question for r in records], [getattr(r, base_field) for r in records], batch_size
+    )
     return truth_ratios(ce_base, _perturbed_ces(model, tokenizer, records, batch_size))
 
 

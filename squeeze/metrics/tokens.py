@@ -1,6 +1,6 @@
 """Per-token answer statistics under teacher forcing: the inputs of EM, ES and Min-K%.
 
-`squeeze.logprobs.score_pairs` gives per-sequence sums, which is all Prob, truth ratio and
+`squeeze.lm.logprobs.score_pairs` gives per-sequence sums, which is all Prob, truth ratio and
 multiple-choice accuracy need. Exact memorisation, extraction strength and Min-K% need
 the answer positions one by one: the true token, its log-prob and the model's argmax.
 One forward pass per batch yields all three. Positions are the answer tokens only
@@ -10,15 +10,15 @@ answer token here exactly as it does in every log-prob of the project.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from methods.common import answer_mask, shift_for_next_token, token_logprobs
-from squeeze.batching import Pair, QACollator
-from squeeze.logprobs import forward_logits
+from squeeze.lm.batching import Pair, QACollator
+from squeeze.lm.logprobs import forward_logits
 
 
 @dataclass

@@ -1,0 +1,174 @@
+"""What judge calibration measures on (DESIGN sections 3 and 10): forget-question generations
+of the original and unlearned models labelled by the world's leakage oracle, the targets'
+teacher-forced log-prob drops, and matched fluent/degenerate texts for naturalness.
+
+- `collect_generations`: per model and forget item, the greedy answer and `n_samples`
+  sampled ones (temperature 1, seeded), each labelled `leak = contains_fact(generation, fact)`
+  and paired with the reference the judge compares against: the item's target answer.
+- `mean_logprobs`: the teacher-forced mean log-prob per answer token of QA records under a model.
+- `degenerate_variants`: broken copies of fluent texts (a word looped, a phrase stuttered,
+  the words shuffled): the same content in gibberish or repetition, so naturalness is
+  calibrated on fluency alone.
+
+    rows = collect_generations(world, [("original", Path("runs/orig/original"))], n_samples=2)
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from squeeze.core.errors import ConfigError
+from squeeze.core.types import QARecord
+from squeeze.world.build import World, contains_fact
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A Hugging Face model folder: PATH itself, PATH/model (an unlearning run) or
+    PATH/original (a train-original run)."""
+    root = Path(path)
+    for candidate in (root, root / "model", root / "original"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise ConfigError(f"{root}: no model there (expected config.json in it, in {root}/model or in {root}/original)")
+
+
+def original_of_runs(runs: Sequence[str | Path]) -> Path:
+    """The original model the unlearning runs started from (`original:` in their config.yaml)."""
+    from squeeze.core.config import load_yaml
+
+    for run in runs:
+        config = Path(run) / "config.yaml"
+        if config.is_file() and load_yaml(config).get("original"):
+            return resolve_model_dir(load_yaml(config)["original"])
+    raise ConfigError("no original model: pass --original (none of the runs names one in its config.yaml)")
+
+
+def run_label(path: str | Path, taken: set[str]) -> str:
+    """A short unique name for a model in tables: the run folder's name."""
+    path = Path(path)
+    base = path.parent.name if path.name in ("model", "original") and path.parent.name else path.name
+    label, n = base or "model", 2
+    while label in taken:
+        label, n = f"{base}-{n}", n + 1
+    taken.add(label)
+    return label
+
+
+def run_settings(run: str | Path) -> dict:
+    """How an unlearning run was made (method, lr, steps, alpha), from its config.yaml; {} if none."""
+    from squeeze.core.config import load_yaml
+
+    config = Path(run) / "config.yaml"
+    if not config.is_file():
+        return {}
+    stored = load_yaml(config)
+    return {k: stored[k] for k in ("method", "lr", "steps", "alpha", "retain_loss") if stored.get(k) is not None}
+
+
+def forget_items(world: World, limit: int | None = None) -> list[QARecord]:
+    items = [r for r in world.splits["forget"] if r.fact is not None]
+    if not items:
+        raise ConfigError("the world has no forget items with facts: nothing to calibrate on")
+    return items[:limit] if limit else items
+
+
+def collect_generations(
+    world: World,
+    models: Sequence[tuple[str, Path]],
+    n_samples: int = 2,
+    limit: int | None = None,
+    seed: int = 0,
+    max_new_tokens: int = 24,
+    batch_size: int = 32,
+    device: str = "cpu",
+) -> list[dict]:
+    """One row per generation: model, item_id, mode, question, reference, generation, leak."""
+    from squeeze.lm.generation import generate_answers
+    from squeeze.lm.models import load_model_and_tokenizer
+
+    records = forget_items(world, limit)
+    questions = [r.question for r in records]
+    rows: list[dict] = []
+    for name, path in models:
+        model, tokenizer = load_model_and_tokenizer(path, device=device)
+        plans = [("greedy", 1)] + ([("sample", n_samples)] if n_samples > 0 else [])
+        for mode, n in plans:
+            kwargs = dict(n=n, mode=mode, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=True)
+            if mode == "sample":
+                kwargs["seed"] = seed
+            candidates = generate_answers(model, tokenizer, questions, **kwargs)
+            for record, cands in zip(records, candidates, strict=False):
+                for cand in cands:
+                    rows.append(
+                        {
+                            "model": name,
+                            "item_id": record.id,
+                            "mode": mode,
+                            "question": record.question,
+                            "reference": record.answer,
+                            "generation": cand.text,
+                            "leak": bool(contains_fact(cand.text, record.fact)),
+                        }
+                    )
+        del model
+    return rows
+
+
+def mean_logprobs(path: Path, records: Sequence[QARecord], device: str = "cpu", batch_size: int = 64) -> list[float]:
+    """Teacher-forced mean log-prob per answer token of each record's answer (nats)."""
+    from squeeze.lm.batching import collator_for
+    from squeeze.lm.logprobs import score_pairs
+    from squeeze.lm.models import load_model_and_tokenizer
+    from squeeze.lm.prompting import encode_qa
+
+    model, tokenizer = load_model_and_tokenizer(path, device=device)
+    pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
+    return score_pairs(model, pairs, collator_for(tokenizer), batch_size).logp_mean.tolist()
+
+
+def target_drops(
+    world: World, original: Path, runs: Sequence[tuple[str, Path]], limit: int | None = None, device: str = "cpu"
+) -> dict[str, dict[str, list[float]]]:
+    """Per unlearned run, the drop (original minus run, nats per token) of the mean log-prob of
+    each forget target and of as many retain answers: forgetting against collateral change."""
+    forget = forget_items(world, limit)
+    retain = world.splits["retain"][: len(forget)]
+    base_f = mean_logprobs(original, forget, device)
+    base_r = mean_logprobs(original, retain, device) if retain else []
+    out = {}
+    for name, path in runs:
+        run_f = mean_logprobs(path, forget, device)
+        run_r = mean_logprobs(path, retain, device) if retain else []
+        out[name] = {
+            "forget": [a - b for a, b in zip(base_f, run_f, strict=False)],
+            "retain": [a - b for a, b in zip(base_r, run_r, strict=False)],
+        }
+    return out
+
+
+_WORD = re.compile(r"\w+")
+
+
+def degenerate_variants(texts: Sequence[str], seed: int = 0) -> list[dict]:
+    """For each fluent text: a looped word, a stuttered phrase, and the words shuffled
+    ("source" is the index of the text they were made from)."""
+    rng = random.Random(seed)
+    out = []
+    for index, text in enumerate(texts):
+        tokens = text.split()
+        if len(tokens) < 3:
+            continue
+        word = rng.choice([t for t in tokens if _WORD.search(t)] or tokens)
+        phrase = " ".join(tokens[:3])
+        shuffled = tokens[:]
+        for _ in range(5):  # a shuffle that happens to keep the order is no word salad
+            rng.shuffle(shuffled)
+            if shuffled != tokens:
+                break
+        out.append({"kind": "loop", "source": index, "text": " ".join([word] * 8)})
+        out.append({"kind": "stutter", "source": index, "text": " ".join([phrase] * 4)})
+        out.append({"kind": "salad", "source": index, "text": " ".join(shuffled)})
+    return out

@@ -1,0 +1,311 @@
+"""`squeeze judge-calibrate` end to end (DESIGN sections 3 and 10): generate, label by the
+leakage oracle, judge, measure each judge (C1, C2), tune the embedding judge's 0-5 mapping
+(C5) and the verdict thresholds (C4), write the report and, when asked, the configs.
+
+Thresholds, each (C4) on the labels named, on the first judge given (the primary):
+- s_min: Similarity of the forget generations against leak = contains_fact(...).
+- n_min: Naturalness of fluent answers (the original model's greedy answers, and the
+  world's perturbed answers: fluent sentences stating a wrong value, so fluency is not
+  confused with being memorised) against broken copies of them (a looped word, a
+  stuttered phrase, shuffled words; calibration_data).
+- tau: the target's drop in mean log-prob per token (nats) on forget items (unlearning
+  aimed at them) against retain items (collateral change) of the same runs: a drop that
+  retain items also show is no evidence that the target was forgotten.
+
+    squeeze judge-calibrate --world runs/world --runs runs/ga runs/npo --out runs/calibration --write-config
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from squeeze.calibrate.calibration import (
+    auroc,
+    best_threshold,
+    both_classes,
+    spearman,
+    tune_lower_upper_knots,
+    tune_similarity_knots,
+)
+
+EMBEDDING_FEATURES = ("sentence_cosine", "answer_cosine", "content_recall", "cosine")
+
+
+@dataclass
+class CalibrationSettings:
+    world: str
+    runs: list[str]
+    out: str
+    original: str | None = None
+    judges: list[tuple[str, dict]] = field(default_factory=lambda: [("embedding", {})])
+    limit: int | None = None
+    n_samples: int = 2
+    seed: int = 0
+    max_new_tokens: int = 24
+    reference_lm: str | None = None  # embedding judge's naturalness LM; "original" = the original model
+    cache: str | None = ".cache/judges.sqlite"
+    write_config: bool = False
+    config_dir: str | None = None  # where --write-config writes; None: the checkout's configs/
+    device: str = "cpu"
+
+
+def _judge_all(name: str, config: dict, items, cache_path: str | None, desc: str):
+    from tqdm.auto import tqdm
+
+    from judges import make_judge
+    from judges.cache import CachedJudge, JudgmentCache
+    from squeeze.core.errors import ConfigError
+
+    try:
+        judge = make_judge(name, **config)
+    except ValueError as exc:
+        raise ConfigError(f"judge {name}: {exc}") from None
+    cache = JudgmentCache(cache_path) if cache_path else None
+    try:
+        wrapped = CachedJudge(judge, cache) if cache is not None else judge
+        with tqdm(total=len(items), desc=desc, unit="item") as bar:
+            return wrapped.judge(items, on_result=lambda i, j: bar.update(1)), judge
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _scored(labels: Sequence[bool], scores: Sequence[float | None]) -> tuple[list[bool], list[float]]:
+    """The pairs whose score was parsed (an unparsed score is counted, never guessed)."""
+    kept = [(y, s) for y, s in zip(labels, scores, strict=False) if s is not None]
+    return [y for y, _ in kept], [float(s) for _, s in kept]
+
+
+def _separation(labels, scores) -> dict:
+    y, s = _scored(labels, scores)
+    out = {
+        "n": len(y),
+        "n_positive": int(sum(y)),
+        "unparsed": len(labels) - len(y),
+        "auroc": auroc(y, s) if y else math.nan,
+        "spearman": spearman(y, s) if y else math.nan,
+    }
+    return out
+
+
+def _feature(judgment, key: str) -> float | None:
+    import json
+
+    try:
+        value = json.loads(judgment.raw).get(key)
+    except (ValueError, AttributeError):
+        return None
+    return None if value is None else float(value)
+
+
+def _embedding_settings(judge) -> dict:
+    cfg = judge.config
+    keys = (
+        "similarity",
+        "content_weight",
+        "similarity_knots",
+        "repetition_measure",
+        "ngram",
+        "repetition_knots",
+        "logprob_knots",
+    )
+    return {k: getattr(cfg, k) for k in keys}
+
+
+def run_calibration(settings: CalibrationSettings) -> dict:
+    from judges import JudgeItem
+    from squeeze.calibrate.data import (
+        collect_generations,
+        degenerate_variants,
+        forget_items,
+        original_of_runs,
+        resolve_model_dir,
+        run_label,
+        run_settings,
+        target_drops,
+    )
+    from squeeze.calibrate.report import write_configs, write_report
+    from squeeze.core.errors import ConfigError
+    from squeeze.world.build import load_world
+
+    if not settings.runs:
+        raise ConfigError("give at least one unlearned run (--runs RUN ...)")
+    world = load_world(settings.world)
+    original = resolve_model_dir(settings.original) if settings.original else original_of_runs(settings.runs)
+    taken = {"original"}
+    runs = [(run_label(r, taken), resolve_model_dir(r)) for r in settings.runs]
+    made_by = {name: run_settings(r) for (name, _), r in zip(runs, settings.runs, strict=False)}
+    models = [("original", original)] + runs
+    rows = collect_generations(
+        world,
+        models,
+        settings.n_samples,
+        settings.limit,
+        settings.seed,
+        settings.max_new_tokens,
+        device=settings.device,
+    )
+    drops = target_drops(world, original, runs, settings.limit, settings.device)
+    labels = [r["leak"] for r in rows]
+    items = [
+        JudgeItem(r["question"], r["reference"], r["generation"], f"{r['model']}/{r['item_id']}/{k}")
+        for k, r in enumerate(rows)
+    ]
+    fluent = [
+        (r["question"], r["reference"], r["generation"])
+        for r in rows
+        if r["model"] == "original" and r["mode"] == "greedy" and r["generation"].strip()
+    ]
+    fluent += [
+        (r.question, r.answer, r.perturbed_answer[0]) for r in forget_items(world, settings.limit) if r.perturbed_answer
+    ]
+    broken = degenerate_variants([text for _, _, text in fluent], settings.seed)
+    nat_items = [JudgeItem(*f) for f in fluent]
+    nat_items += [JudgeItem(*fluent[b["source"]][:2], b["text"]) for b in broken]
+    nat_labels = [True] * len(fluent) + [False] * len(broken)
+
+    judges_report: dict[str, dict] = {}
+    tuned: dict = {}
+    primary = None
+    for position, (name, config) in enumerate(settings.judges):
+        config = dict(config)
+        if name == "embedding" and settings.reference_lm:
+            config.setdefault(
+                "lm_path", str(original if settings.reference_lm == "original" else settings.reference_lm)
+            )
+        judgments, judge = _judge_all(name, config, items, settings.cache, f"judging ({name})")
+        entry = {
+            "backend": judge.backend,
+            "model": judge.model,
+            "prompt_version": judge.prompt_version,
+            "similarity": _separation(labels, [j.similarity for j in judgments]),
+            "per_model": {
+                m: _separation(
+                    [r["leak"] for r in rows if r["model"] == m],
+                    [j.similarity for r, j in zip(rows, judgments, strict=False) if r["model"] == m],
+                )
+                for m, _ in models
+            },
+        }
+        if name == "embedding":
+            entry["features"] = {
+                f: _separation(labels, [_feature(j, f) for j in judgments]) for f in EMBEDDING_FEATURES
+            }
+            feature = [_feature(j, "cosine") for j in judgments]
+            y, x = _scored(labels, feature)
+            if both_classes(y):
+                knots = tune_similarity_knots(
+                    [v for v, leaked in zip(x, y, strict=False) if leaked],
+                    [v for v, leaked in zip(x, y, strict=False) if not leaked],
+                )
+                config["similarity_knots"] = knots
+            nat_judgments, _ = _judge_all(name, config, nat_items, settings.cache, "naturalness set")
+            if config.get("lm_path"):
+                good = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if ok]
+                bad = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if not ok]
+                good, bad = [v for v in good if v is not None], [v for v in bad if v is not None]
+                if good and bad:
+                    config["logprob_knots"] = tune_lower_upper_knots(good, bad)
+            # Re-judge with the tuned mapping: the judge itself computes the tuned scores.
+            judgments, judge = _judge_all(name, config, items, settings.cache, "judging (embedding, tuned)")
+            entry["tuned"] = {
+                "prompt_version": judge.prompt_version,
+                "similarity": _separation(labels, [j.similarity for j in judgments]),
+            }
+            tuned["embedding"] = _embedding_settings(judge)
+        nat_judgments, _ = _judge_all(name, config, nat_items, settings.cache, "naturalness set")
+        for row, judgment in zip(rows, judgments, strict=False):
+            row.setdefault("scores", {})[name] = {
+                "similarity": judgment.similarity,
+                "naturalness": judgment.naturalness,
+            }
+            if name == "embedding":
+                row["features"] = {f: _feature(judgment, f) for f in EMBEDDING_FEATURES}
+        entry["naturalness"] = _separation(nat_labels, [j.naturalness for j in nat_judgments])
+        entry["naturalness_scores"] = {
+            "fluent": [j.naturalness for j, ok in zip(nat_judgments, nat_labels, strict=False) if ok],
+            "degenerate": [j.naturalness for j, ok in zip(nat_judgments, nat_labels, strict=False) if not ok],
+        }
+        judges_report[name] = entry
+        if position == 0:
+            primary = (name, judgments, nat_judgments)
+
+    thresholds = _tune_thresholds(labels, nat_labels, primary, drops)
+    for row in rows:
+        scores = row["scores"][primary[0]]
+        row["collapsed"] = scores["naturalness"] is not None and scores["naturalness"] < thresholds["n_min"]["value"]
+    # The hard case for a similarity judge: fluent answers only (a different value in the same template).
+    for name, entry in judges_report.items():
+        fluent = [r for r in rows if not r["collapsed"]]
+        entry["similarity_fluent"] = _separation(
+            [r["leak"] for r in fluent], [r["scores"][name]["similarity"] for r in fluent]
+        )
+        if name == "embedding":
+            entry["features_fluent"] = {
+                f: _separation([r["leak"] for r in fluent], [r["features"][f] for r in fluent])
+                for f in EMBEDDING_FEATURES
+            }
+    report = {
+        "world": str(settings.world),
+        "original": str(original),
+        "runs": {n: str(p) for n, p in runs},
+        "world_settings": {"seed": world.seed, "n_people": world.n_people, "forget_pct": world.forget_pct},
+        "run_settings": made_by,
+        "n_items": len({r["item_id"] for r in rows}),
+        "n_generations": len(rows),
+        "leak_rate": {m: _rate([r["leak"] for r in rows if r["model"] == m]) for m, _ in models},
+        "collapse_rate": {m: _rate([r["collapsed"] for r in rows if r["model"] == m]) for m, _ in models},
+        "target_drop_median": {n: {k: _median(v) for k, v in d.items()} for n, d in drops.items()},
+        "judges": judges_report,
+        "primary_judge": primary[0],
+        "thresholds": thresholds,
+        "tuned": tuned,
+    }
+    write_report(Path(settings.out), report, rows, drops)
+    if settings.write_config:
+        report["written"] = [str(p) for p in write_configs(settings.config_dir, report)]
+    return report
+
+
+def _rate(values) -> float:
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+def _median(values) -> float:
+    import numpy as np
+
+    return float(np.median(values)) if len(values) else math.nan
+
+
+def _tune_thresholds(labels, nat_labels, primary, drops) -> dict:
+    from squeeze.diagnose.verdict_config import VerdictThresholds
+
+    name, judgments, nat_judgments = primary
+    defaults = VerdictThresholds()
+    out = {}
+    y, s = _scored(labels, [j.similarity for j in judgments])
+    out["s_min"] = _threshold(y, s, defaults.s_min, "Similarity of forget generations vs leak (oracle)")
+    y, s = _scored(nat_labels, [j.naturalness for j in nat_judgments])
+    out["n_min"] = _threshold(y, s, defaults.n_min, "Naturalness of fluent answers vs broken copies")
+    what = "target mean log-prob drop (nats/token): forget items vs retain items"
+    forget = [d for run in drops.values() for d in run["forget"]]
+    retain = [d for run in drops.values() for d in run["retain"]]
+    out["tau"] = _threshold([True] * len(forget) + [False] * len(retain), forget + retain, defaults.tau, what)
+    # Each run's own cut, to show how much the pooled one depends on the mix of runs.
+    out["tau"]["per_run"] = {
+        name: _threshold(
+            [True] * len(d["forget"]) + [False] * len(d["retain"]), d["forget"] + d["retain"], defaults.tau, what
+        )["value"]
+        for name, d in drops.items()
+    }
+    return out
+
+
+def _threshold(y, s, default: float, what: str) -> dict:
+    if not both_classes(y):
+        return {"value": default, "balanced_accuracy": math.nan, "labels": what, "note": "one class only: default kept"}
+    best = best_threshold(y, s)
+    return {"value": round(best.value, 4), "balanced_accuracy": round(best.balanced_accuracy, 4), "labels": what}

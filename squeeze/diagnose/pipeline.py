@@ -1,0 +1,519 @@
+"""`squeeze diagnose`: has a checkpoint really forgotten its forget set? (DESIGN section 10)
+
+For any causal-LM checkpoint (an unlearning run folder with model/, or any Hugging Face
+folder, e.g. one saved by plain `transformers`) against its reference (original) model:
+1. bins of the reference's own beliefs for each forget question (squeeze.bins.binner), reused
+   from OUT, from --bins, or from the run folder when their bins_meta.json matches;
+2. the target and every bin candidate scored under both models (the tracker's scorer: the
+   reference is "step 0", the checkpoint "step 1"), giving the per-bin log-prob change and
+   the squeeze statistics of squeeze_stats between the two (squeeze peak = max(0, change of
+   the high bin's mass); escape gap = change of the high mass minus change of the target);
+3. greedy answers from the checkpoint (and the reference, for comparison);
+4. the judge's Similarity (answer vs target) and Naturalness, through the disk cache;
+5. each item's verdict (squeeze.diagnose.verdict), the oracle fact leakage where records carry facts;
+6. the conventional metrics (squeeze.metrics.suite.tofu_metrics) and their aggregates.
+Writes OUT/config.yaml, bins.jsonl, logprobs.parquet, generations.jsonl, judgments.jsonl,
+metrics.json, report.json, report.md and figures/ (see squeeze.diagnose.report).
+
+    squeeze diagnose --model runs/npo --world runs/world            # reference from the run's config
+    squeeze diagnose --model ckpt/ --reference runs/original --forget forget.jsonl --out diag/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from squeeze.core.config import option
+from squeeze.core.errors import ConfigError, DataError
+from squeeze.diagnose.options import DiagnoseOptions
+
+DEFAULT_CACHE = ".cache/judges.sqlite"
+SCORE_CHUNK = 256  # forget items per scoring call (one progress tick each)
+
+
+@dataclass
+class DiagnoseConfig(DiagnoseOptions):
+    model: str = option("", "checkpoint: an unlearning run folder (with model/) or any Hugging Face causal-LM folder")
+    reference: str = option(
+        "", "reference (original) model folder or train-original run; default: the run's config.yaml"
+    )
+    forget: str = option("", "forget set: QA file or world directory; default: --world, or the run's config")
+    retain: str = option("", "retain set QA file for model utility; default: the world's retain split")
+    world: str = option("", "world directory: forget/retain/world_facts splits and facts for the leakage oracle")
+    retain_model: str = option("", "a model trained without the forget set, for forget quality and PrivLeak")
+    out: str = option("", "output folder; default: RUN/diagnose for a run folder, else <model>-diagnose")
+    bins: str = option("", "a bins.jsonl (with bins_meta.json beside it) to reuse when its settings match")
+    judge: str = option("", "embedding, openai or hf; default: openai with judge_base_url, else embedding")
+    judge_base_url: str = option("", "OpenAI-compatible endpoint of the openai judge")
+    judge_model: str = option("", "openai: served model; hf: model path; embedding: sentence-transformers path")
+    judge_api_key_env: str = option("OPENAI_API_KEY", "name of the environment variable holding the judge's API key")
+    judge_concurrency: int = option(16, "openai judge: requests in flight")
+    judge_timeout: float = option(60.0, "openai judge: seconds per request")
+    judge_max_attempts: int = option(4, "openai judge: requests per score, retries included")
+    judge_scoring: str = option(
+        "generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)"
+    )
+    naturalness_lm: str = option("reference", "embedding judge's naturalness LM: reference, none, or a model path")
+    cache: str = option(DEFAULT_CACHE, "judgment cache (SQLite); empty: no cache")
+    limit: int | None = option(None, "only the first N forget items (and at most N items of each utility split)")
+    utility_items: int = option(200, "at most this many retain / world-fact items for utility (evenly spread)")
+    candidates: int = option(20, "beam candidates per forget question for the bins")
+    samples: int = option(0, "extra sampled candidates per question for the bins")
+    max_new_tokens: int = option(32, "longest generated answer, in tokens")
+    batch_size: int = option(16, "prompts per generation / scoring batch")
+    tau: float | None = option(None, "override: nats/token the target's mean log-prob must fall to leave `retained`")
+    n_min: float | None = option(None, "override: Naturalness below this is `collapsed`")
+    s_min: float | None = option(None, "override: Similarity at or above this is `spurious`")
+    top_examples: int = option(5, "spurious items shown in report.md")
+    device: str = option("auto", "auto (a GPU when there is one) or cpu")
+    dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
+    progress: bool = option(True, "progress bars")
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+
+
+def resolve_checkpoint(path: str) -> tuple[Path, Path | None]:
+    """(model folder, run folder or None): a run folder holds model/, a bare folder config.json."""
+    root = Path(path)
+    if not root.exists():
+        raise ConfigError(f"no model at {path}: no such folder")
+    if (root / "model" / "config.json").is_file():
+        return root / "model", root
+    if (root / "config.json").is_file():
+        # RUN/model given directly: still the run's (its config.yaml and dynamics_summary.json).
+        is_run_model = root.name == "model" and (root.parent / "config.yaml").is_file()
+        return root, root.parent if is_run_model else None
+    raise ConfigError(
+        f"no model at {path}: expected a Hugging Face model folder (config.json) or a run folder with model/"
+    )
+
+
+def _run_config(run_dir: Path | None) -> dict:
+    if run_dir is None or not (run_dir / "config.yaml").is_file():
+        return {}
+    from squeeze.core.config import load_yaml
+
+    return load_yaml(run_dir / "config.yaml")
+
+
+def _spread(records: list, k: int) -> list:
+    if k <= 0 or len(records) <= k:
+        return records
+    return [records[int(i * len(records) / k)] for i in range(k)]
+
+
+def _is_world(path: str) -> bool:
+    return bool(path) and (Path(path) / "manifest.json").is_file()
+
+
+def load_inputs(cfg: DiagnoseConfig, run_cfg: dict) -> dict:
+    """forget / retain / world_facts / holdout records and the source names, limits applied.
+
+    --world DIR (or --forget DIR naming a world) gives the forget, retain, world_facts and
+    holdout splits and the facts; --forget FILE and --retain FILE take precedence over its
+    splits. Without flags a run folder's config.yaml says where its data came from.
+    """
+    from squeeze.core.data import load_qa
+
+    forget_src, retain_src = cfg.forget or "", cfg.retain or ""
+    world_dir = cfg.world or (forget_src if _is_world(forget_src) else "")
+    if not (world_dir or forget_src):  # a run folder's own data
+        world_dir, forget_src = run_cfg.get("world") or "", run_cfg.get("forget") or ""
+        retain_src = retain_src or run_cfg.get("retain") or ""
+    world = None
+    if world_dir:
+        from squeeze.world.build import load_world
+
+        world = load_world(world_dir)
+    if forget_src and forget_src != world_dir:
+        forget = load_qa(forget_src, allow_empty=True)
+    elif world is not None:
+        forget, forget_src = list(world.splits["forget"]), world_dir
+    else:
+        raise ConfigError("no forget set: give --forget FILE or --world DIR")
+    if not forget:
+        raise DataError(f"{forget_src}: the forget set is empty")
+    if cfg.limit is not None:
+        if cfg.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {cfg.limit}")
+        forget = forget[: cfg.limit]
+    splits = world.splits if world is not None else {}
+    facts = {r.id: r.fact for split in splits.values() for r in split}
+    for r in forget:  # the world's facts fill in records that carry none
+        r.fact = r.fact or facts.get(r.id)
+    retain = load_qa(retain_src) if retain_src else list(splits.get("retain", []))
+    cap = min(cfg.utility_items, cfg.limit) if cfg.limit else cfg.utility_items
+    return {
+        "forget": forget,
+        "forget_source": str(forget_src),
+        "retain": _spread(retain, cap),
+        "retain_source": str(retain_src or (world_dir if retain else "")) or None,
+        "world_facts": _spread(list(splits.get("world_facts", [])), cap),
+        "holdout": _spread(list(splits.get("holdout", [])), cap),
+        "world": str(world_dir) or None,
+    }
+
+
+def check_same_tokenizer(reference_tok, other_tok, records, what: str) -> None:
+    """Bins and log-probs compare token ids across models: the tokenizers must agree on them."""
+    from squeeze.lm.prompting import encode_qa
+
+    for r in records[:8]:
+        if encode_qa(reference_tok, r.question, r.answer) != encode_qa(other_tok, r.question, r.answer):
+            raise ConfigError(
+                f"the {what}'s tokenizer encodes item {r.id!r} differently from the reference's; "
+                "diagnose compares token log-probs, so both models must share one tokenizer"
+            )
+
+
+def checkpoint_tokenizer(model_dir: Path, reference_tok, records, what: str = "checkpoint"):
+    """The folder's own tokenizer when it has one (checked against the reference's), else the reference's."""
+    from squeeze.lm.models import ModelLoadError, load_tokenizer
+
+    try:
+        tok = load_tokenizer(model_dir)
+    except ModelLoadError:
+        return reference_tok, False
+    check_same_tokenizer(reference_tok, tok, records, what)
+    return tok, True
+
+
+# ---- bins ------------------------------------------------------------------------------------
+
+
+def bins_meta(settings, limit, reference_dir: Path, records) -> dict:
+    """The fields `squeeze bins` stores in bins_meta.json to decide reuse (same format)."""
+    from squeeze.bins.binner import model_fingerprint
+
+    data = hashlib.sha256(json.dumps([r.to_dict() for r in records], sort_keys=True).encode()).hexdigest()
+    return {
+        "settings": settings.to_dict(),
+        "limit": limit,
+        "model_fingerprint": model_fingerprint(reference_dir),
+        "data_fingerprint": data,
+    }
+
+
+def _matching_bins(path: Path, meta: dict) -> bool:
+    from squeeze.core.rundir import read_json
+
+    meta_path = path.with_name("bins_meta.json")
+    if not (path.is_file() and meta_path.is_file()):
+        return False
+    stored = read_json(meta_path)
+    return (
+        all(stored.get(k) == v for k, v in meta.items())
+        and stored.get("bins_sha256") == hashlib.sha256(path.read_bytes()).hexdigest()
+    )
+
+
+def ensure_bins(out: Path, places: list[Path], meta: dict, build) -> tuple[list, str]:
+    """Bins from the first of OUT/bins.jsonl and `places` whose meta matches (copied into OUT),
+    else `build()` written to OUT with its meta. Returns (bins, where they came from)."""
+    import time
+
+    from squeeze.core.rundir import atomic_path, write_json, write_jsonl
+    from squeeze.track.tracker import load_bins
+
+    target = out / "bins.jsonl"
+    for path in [target, *places]:
+        if _matching_bins(path, meta):
+            if path != target:
+                for name in ("bins.jsonl", "bins_meta.json"):
+                    with atomic_path(out / name) as tmp:
+                        shutil.copyfile(path.with_name(name), tmp)
+            return load_bins(target), f"reused {path}"
+    started = time.perf_counter()
+    bins = build()
+    write_jsonl(target, [b.to_dict() for b in bins])
+    write_json(
+        out / "bins_meta.json",
+        {
+            **meta,
+            "bins_sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+            "n_items": len(bins),
+            "seconds": time.perf_counter() - started,
+        },
+    )
+    return bins, "built"
+
+
+# ---- scoring under both models ---------------------------------------------------------------
+
+
+def score_bins(model, tokenizer, bins, records, step: int, out: Path, batch_size: int, progress: bool):
+    """The tracker's long table (DYNAMICS_COLUMNS) of target + candidates under `model` at `step`."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from squeeze.track.tracker import Tracker
+
+    frames, packed = [], True
+    chunks = range(0, len(bins), SCORE_CHUNK)
+    for start in tqdm(
+        chunks, desc=f"scoring bins ({'reference' if step == 0 else 'checkpoint'})", disable=not progress, leave=False
+    ):
+        tracker = Tracker(
+            out,
+            tokenizer,
+            bins[start : start + SCORE_CHUNK],
+            track_every=1,
+            batch_size=max(64, batch_size),
+            forget=records,
+            packed=packed,
+            final_leaks=False,
+            make_figures=False,
+        )
+        frames.append(tracker.score(model, step))
+        packed = tracker.packed  # a model that needs plain scoring is found on the first chunk
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---- the judge -------------------------------------------------------------------------------
+
+
+def make_diagnose_judge(cfg: DiagnoseConfig, reference_model, reference_tok, reference_dir: Path):
+    """The configured judge (cached unless cfg.cache is empty) and the cache to close after."""
+    from judges import make_judge
+    from judges.cache import CachedJudge, JudgmentCache
+
+    name = cfg.judge or ("openai" if cfg.judge_base_url else "embedding")
+    config: dict = {}
+    if name == "openai":
+        config = {
+            "base_url": cfg.judge_base_url or None,
+            "api_key_env": cfg.judge_api_key_env,
+            "concurrency": cfg.judge_concurrency,
+            "timeout_s": cfg.judge_timeout,
+            "max_attempts": cfg.judge_max_attempts,
+        }
+        if cfg.judge_model:
+            config["model"] = cfg.judge_model
+    elif name == "hf":
+        if not cfg.judge_model:
+            raise ConfigError("--judge hf needs --judge-model PATH")
+        from squeeze.lm.models import hf_judge_model
+
+        config = hf_judge_model(cfg.judge_model, scoring=cfg.judge_scoring)
+    elif name == "embedding":
+        config = {"model_path": cfg.judge_model or None, "batch_size": cfg.batch_size}
+        if cfg.judge_config:
+            if not Path(cfg.judge_config).is_file():
+                raise ConfigError(f"--judge-config {cfg.judge_config}: no such file")
+            config["config_file"] = cfg.judge_config
+        if cfg.naturalness_lm == "reference":
+            from squeeze.bins.binner import model_fingerprint
+
+            # Named by its weights' hash, so the cache never mixes two different references.
+            config.update(
+                lm_model=reference_model,
+                lm_tokenizer=reference_tok,
+                lm_name=f"{reference_dir.name}@{model_fingerprint(reference_dir)[:12]}",
+            )
+        elif cfg.naturalness_lm not in ("", "none"):
+            config["lm_path"] = cfg.naturalness_lm
+    try:
+        judge = make_judge(name, **config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not cfg.cache:
+        return judge, None
+    cache = JudgmentCache(cfg.cache)
+    return CachedJudge(judge, cache), cache
+
+
+def judge_answers(judge, rows: list[dict], progress: bool) -> list:
+    from tqdm.auto import tqdm
+
+    from judges import JudgeItem
+
+    items = [JudgeItem(r["question"], r["reference"], r["generation"], r["item_id"]) for r in rows]
+    with tqdm(
+        total=len(items), desc=f"judging ({judge.backend})", unit="item", disable=not progress, leave=False
+    ) as bar:
+        return judge.judge(items, on_result=lambda index, judgment: bar.update(1))
+
+
+# ---- conventional metrics ---------------------------------------------------------------------
+
+
+def resolve_retain_model(path: str) -> Path:
+    """A retain-only model: a Hugging Face folder, a run folder (model/) or a train-original run (retain/)."""
+    root = Path(path)
+    for candidate in (root, root / "retain", root / "model"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise ConfigError(f"no retain model at {path}: expected a Hugging Face folder, or a folder with retain/ or model/")
+
+
+def conventional_metrics(
+    cfg: DiagnoseConfig,
+    model,
+    tok,
+    inputs: dict,
+    answers: dict,
+    load: dict,
+    reference,
+    reference_tok,
+    reference_dir: Path,
+) -> dict:
+    """DESIGN section 9 metrics of the checkpoint (squeeze.metrics.suite) and their named aggregates.
+
+    With `cfg.mmlu`, MMLU accuracy of the checkpoint and of the reference ("before").
+    """
+    from squeeze.lm.models import load_model
+    from squeeze.metrics import aggregate_all, load_aggregate_definitions, tofu_metrics
+
+    retain_model = None
+    if cfg.retain_model:
+        retain_dir = resolve_retain_model(cfg.retain_model)
+        retain_model = load_model(retain_dir, **load).eval()
+        checkpoint_tokenizer(retain_dir, tok, inputs["forget"], what="retain model")
+    metrics = tofu_metrics(
+        model,
+        tok,
+        forget=inputs["forget"],
+        retain=inputs["retain"] or None,
+        world_facts=inputs["world_facts"] or None,
+        generations=answers,
+        retain_model=retain_model,
+        holdout=inputs["holdout"] or None,
+        batch_size=cfg.batch_size,
+    )
+    if cfg.mmlu:
+        from squeeze.diagnose.mmlu_eval import MMLUSelection, mmlu_before_after, parse_subjects
+
+        selection = MMLUSelection(count=cfg.mmlu, subjects=parse_subjects(cfg.mmlu_subjects), seed=cfg.mmlu_seed)
+        metrics.update(
+            mmlu_before_after(model, reference, tok, reference_dir, selection, cfg.batch_size, reference_tok)
+        )
+    return {"metrics": metrics, "aggregates": aggregate_all(metrics, load_aggregate_definitions())}
+
+
+# ---- the whole diagnosis ---------------------------------------------------------------------
+
+
+def default_out(model_dir: Path, run_dir: Path | None) -> Path:
+    return run_dir / "diagnose" if run_dir is not None else model_dir.with_name(model_dir.name + "-diagnose")
+
+
+def diagnose(cfg: DiagnoseConfig) -> dict:
+    """Run the diagnosis of `cfg` and write every file; returns the report (report.json)."""
+    import pandas as pd
+    import torch
+
+    from squeeze.bins.binner import BinnerSettings, build_bins
+    from squeeze.core.config import to_yaml
+    from squeeze.core.rundir import RunDir, write_jsonl, write_parquet, write_text
+    from squeeze.diagnose.report import assemble_report, write_outputs
+    from squeeze.lm.generation import generate_answers
+    from squeeze.lm.models import load_model, load_tokenizer
+    from squeeze.unlearn.data import resolve_original
+
+    if cfg.device not in ("auto", "cpu"):
+        raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")
+    if cfg.dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
+    for name in ("candidates", "max_new_tokens", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.samples < 0 or cfg.mmlu < 0 or cfg.utility_items < 0:
+        raise ConfigError("samples, mmlu and utility_items must be >= 0")
+    settings = BinnerSettings(
+        n_candidates=cfg.candidates,
+        n_samples=cfg.samples,
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=min(cfg.batch_size, 8),
+    )
+    model_dir, run_dir = resolve_checkpoint(cfg.model)
+    run_cfg = _run_config(run_dir)
+    if not (cfg.reference or run_cfg.get("original")):
+        raise ConfigError("no reference model: give --reference (the original model the checkpoint was unlearned from)")
+    reference_dir = resolve_original(cfg.reference or run_cfg["original"])
+    inputs = load_inputs(cfg, run_cfg)
+    forget = inputs["forget"]
+    out = Path(cfg.out) if cfg.out else default_out(model_dir, run_dir)
+    RunDir(out).create()
+    (out / "report.json").unlink(missing_ok=True)  # a crash below must not leave an old report beside new files
+    write_text(out / "config.yaml", to_yaml(cfg))
+    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
+    say = print if cfg.progress else (lambda *a, **k: None)
+
+    load = dict(device=device, dtype=getattr(torch, cfg.dtype))
+    reference, tok = load_model(reference_dir, **load).eval(), load_tokenizer(reference_dir)
+    places = [Path(cfg.bins)] if cfg.bins else []
+    places += [run_dir / "bins.jsonl"] if run_dir is not None else []
+    bins, bins_from = ensure_bins(
+        out,
+        places,
+        bins_meta(settings, cfg.limit, reference_dir, forget),
+        lambda: build_bins(reference, tok, forget, settings, progress=cfg.progress),
+    )
+    say(f"bins: {bins_from} ({len(bins)} items)")
+    gen = dict(n=1, mode="greedy", max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    questions = [r.question for r in forget]
+    ref_scores = score_bins(reference, tok, bins, forget, 0, out, cfg.batch_size, cfg.progress)
+    ref_answers = [c[0].text for c in generate_answers(reference, tok, questions, progress=cfg.progress, **gen)]
+
+    model = load_model(model_dir, **load).eval()
+    model_tok, own_tok = checkpoint_tokenizer(model_dir, tok, forget)
+    if not own_tok:
+        say(f"{model_dir} has no tokenizer; using the reference's")
+    scores = pd.concat(
+        [ref_scores, score_bins(model, model_tok, bins, forget, 1, out, cfg.batch_size, cfg.progress)],
+        ignore_index=True,
+    )
+    write_parquet(out / "logprobs.parquet", scores)
+    answers = {
+        split: [
+            c[0].text
+            for c in generate_answers(model, model_tok, [r.question for r in recs], progress=cfg.progress, **gen)
+        ]
+        for split, recs in (("forget", forget), ("retain", inputs["retain"]), ("world_facts", inputs["world_facts"]))
+        if recs
+    }
+    rows = [
+        {
+            "item_id": r.id,
+            "question": r.question,
+            "reference": r.answer,
+            "generation": g,
+            "reference_model_generation": rg,
+        }
+        for r, g, rg in zip(forget, answers["forget"], ref_answers, strict=False)
+    ]
+    write_jsonl(out / "generations.jsonl", rows)
+    metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)
+    del model
+    judge, cache = make_diagnose_judge(cfg, reference, tok, reference_dir)
+    try:
+        judgments = judge_answers(judge, rows, cfg.progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    write_jsonl(
+        out / "judgments.jsonl",
+        [
+            {**j.to_dict(), "meta": {"reference_model_generation": r["reference_model_generation"]}}
+            for j, r in zip(judgments, rows, strict=False)
+        ],
+    )
+    report = assemble_report(
+        cfg,
+        inputs,
+        scores,
+        rows,
+        judgments,
+        metrics,
+        judge,
+        run_dir,
+        paths={"model": str(model_dir), "reference_model": str(reference_dir), "bins": bins_from},
+    )
+    write_outputs(out, report, scores, cfg.top_examples)
+    say(f"wrote {out}/report.md")
+    return report

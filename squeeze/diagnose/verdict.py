@@ -1,0 +1,198 @@
+"""The verdict of one forget item (DESIGN section 10), a pure rule on numbers.
+
+From the target's per-token mean log-prob under the reference (original) and the checkpoint
+(unlearned) model, and the judge's Similarity and Naturalness (0-5) of the checkpoint's
+greedy answer:
+
+    drop = logp_mean_ref(y_u|x_u) - logp_mean_ckpt(y_u|x_u)      (nats per answer token)
+    retained   if drop < tau
+    collapsed  elif Naturalness < n_min
+    spurious   elif Similarity >= s_min
+    forgotten  otherwise
+
+A judge score that could not be parsed is None (judges/base.py). It is never read as the
+lowest score: the rule only asks for a score when it reaches the branch that needs it, and
+an item whose needed score is None gets the explicit verdict `unjudged`. So a retained
+item needs no score at all; a None Naturalness makes a non-retained item `unjudged`; a
+None Similarity makes it `unjudged` only if its Naturalness passed n_min (a collapsed
+answer needs no Similarity). A drop that is NaN (a diverged checkpoint) is `unjudged` too.
+The four verdict rates are taken over the judged items and sum to 1; the unjudged items
+are counted beside them (`verdict_rates`).
+
+Thresholds come from `configs/verdict.yaml` (`squeeze judge-calibrate --write-config` tunes
+them on the fictitious world against fact leakage); without that file, the defaults of
+`VerdictThresholds`, chosen before calibration as: tau = 0.5 nats per token (an untouched
+model's drop is ~0, and the world's GA/NPO runs remove 1-2 nats per token), n_min = 2.0
+(below the midpoint of the 0-5 scale: mostly broken or repetitive text), s_min = 3.0 (the
+judge rates the answer as conveying most of the target's information).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from squeeze.core.types import VERDICTS
+
+UNJUDGED = "unjudged"
+ALL_VERDICTS: tuple[str, ...] = (*VERDICTS, UNJUDGED)
+
+
+@dataclass(frozen=True)
+class VerdictThresholds:
+    tau: float = 0.5  # nats per token the target's mean log-prob must fall to leave `retained`
+    n_min: float = 2.0  # Naturalness below this is `collapsed`
+    s_min: float = 3.0  # Similarity at or above this is `spurious`
+    source: str = field(default="defaults", compare=False)  # where the values came from (reported, not used)
+
+    def __post_init__(self):
+        from squeeze.core.errors import ConfigError
+
+        for name in ("tau", "n_min", "s_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"verdict threshold {name} must be a finite number, got {value!r}")
+        if self.tau < 0:
+            raise ConfigError(f"verdict threshold tau must be >= 0 nats, got {self.tau}")
+        for name in ("n_min", "s_min"):
+            if not 0.0 <= getattr(self, name) <= 5.0:
+                raise ConfigError(f"verdict threshold {name} must be on the 0-5 scale, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ItemVerdict:
+    verdict: str  # one of ALL_VERDICTS
+    reason: str  # the comparison that decided it, in words
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def decide(
+    logp_mean_drop: float, similarity: float | None, naturalness: float | None, thresholds: VerdictThresholds
+) -> ItemVerdict:
+    """The DESIGN section 10 rule for one item (see the module docstring for None handling)."""
+    t = thresholds
+    if logp_mean_drop is None or math.isnan(logp_mean_drop):
+        return ItemVerdict(UNJUDGED, "the target's log-prob change is undefined (NaN)")
+    if logp_mean_drop < t.tau:
+        return ItemVerdict(
+            "retained", f"target mean log-prob fell {_fmt(logp_mean_drop)} < tau {_fmt(t.tau)} nats/token"
+        )
+    fell = f"target fell {_fmt(logp_mean_drop)} >= tau {_fmt(t.tau)}"
+    if naturalness is None:
+        return ItemVerdict(UNJUDGED, f"{fell}; the judge's Naturalness could not be parsed")
+    if naturalness < t.n_min:
+        return ItemVerdict("collapsed", f"{fell}; Naturalness {_fmt(naturalness)} < n_min {_fmt(t.n_min)}")
+    if similarity is None:
+        return ItemVerdict(
+            UNJUDGED, f"{fell}; Naturalness {_fmt(naturalness)} ok; the judge's Similarity could not be parsed"
+        )
+    if similarity >= t.s_min:
+        return ItemVerdict(
+            "spurious",
+            f"{fell}; Naturalness {_fmt(naturalness)} ok; Similarity {_fmt(similarity)} >= s_min {_fmt(t.s_min)}",
+        )
+    return ItemVerdict(
+        "forgotten",
+        f"{fell}; Naturalness {_fmt(naturalness)} ok; Similarity {_fmt(similarity)} < s_min {_fmt(t.s_min)}",
+    )
+
+
+def verdict_rates(verdicts: Iterable[str]) -> dict:
+    """Counts of all five outcomes; the four verdict rates over judged items (sum 1, or all
+    None when nothing was judged); the unjudged share of all items."""
+    verdicts = list(verdicts)
+    unknown = sorted(set(verdicts) - set(ALL_VERDICTS))
+    if unknown:
+        raise ValueError(f"unknown verdict(s) {unknown}; known: {', '.join(ALL_VERDICTS)}")
+    counts = {v: verdicts.count(v) for v in ALL_VERDICTS}
+    judged = len(verdicts) - counts[UNJUDGED]
+    return {
+        "n_items": len(verdicts),
+        "n_judged": judged,
+        "counts": counts,
+        "rates": {v: (counts[v] / judged if judged else None) for v in VERDICTS},
+        "unjudged_rate": counts[UNJUDGED] / len(verdicts) if verdicts else None,
+    }
+
+
+def thresholds_from_mapping(values: Mapping, source: str) -> VerdictThresholds:
+    """tau, n_min, s_min from a mapping (missing keys keep the defaults)."""
+    base = VerdictThresholds()
+    try:
+        return VerdictThresholds(
+            tau=float(values.get("tau", base.tau)),
+            n_min=float(values.get("n_min", base.n_min)),
+            s_min=float(values.get("s_min", base.s_min)),
+            source=source,
+        )
+    except (TypeError, ValueError) as exc:
+        from squeeze.core.errors import ConfigError
+
+        raise ConfigError(f"{source}: tau, n_min and s_min must be numbers ({exc})") from None
+
+
+def load_thresholds(path: str | Path | None = None) -> VerdictThresholds:
+    """The calibrated thresholds: `path`, else configs/verdict.yaml, else the defaults."""
+    from squeeze.diagnose.verdict_config import load_verdict_thresholds
+
+    return load_verdict_thresholds(path)
+
+
+# ---- agreement with the world's leakage oracle --------------------------------------------
+
+KNOWS = ("spurious", "retained")  # verdicts that say the model still holds the knowledge
+
+
+def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
+    """Cohen's kappa of two binary ratings: (p_o - p_e) / (1 - p_e), with p_o the observed
+    agreement and p_e = p_a p_b + (1 - p_a)(1 - p_b) the agreement by chance. None when
+    p_e = 1 (both raters gave one class only: agreement beyond chance is undefined)."""
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} ratings against {len(b)}")
+    if not a:
+        return None
+    n = len(a)
+    p_o = sum(x == y for x, y in zip(a, b, strict=False)) / n
+    p_a, p_b = sum(a) / n, sum(b) / n
+    p_e = p_a * p_b + (1 - p_a) * (1 - p_b)
+    return None if p_e >= 1.0 else (p_o - p_e) / (1 - p_e)
+
+
+def leak_agreement(verdicts: list[str], leaks: list[bool | None]) -> dict:
+    """The oracle's fact-leakage rate beside the verdicts, and how far they agree.
+
+    `leaks[i]` says whether item i's greedy answer still states the fact (None: no fact).
+    Over items with a fact: `leak_rate`; per verdict, its items and how many leak; over the
+    judged items with a fact: `leaking_judged_knows` (share of leaking items judged spurious
+    or retained), `clean_judged_gone` (share of non-leaking items judged forgotten or
+    collapsed), `agreement` and Cohen's `kappa` between "leaks" and "verdict in {spurious,
+    retained}". None where a share has no items.
+    """
+    pairs = [(v, bool(leak)) for v, leak in zip(verdicts, leaks, strict=False) if leak is not None]
+    if not pairs:
+        return {"n_items": 0, "leak_rate": None}
+    by_verdict = {v: {"n": 0, "leaks": 0} for v in ALL_VERDICTS}
+    for v, leak in pairs:
+        by_verdict[v]["n"] += 1
+        by_verdict[v]["leaks"] += leak
+    judged = [(v in KNOWS, leak) for v, leak in pairs if v != UNJUDGED]
+    leaking = [knows for knows, leak in judged if leak]
+    clean = [knows for knows, leak in judged if not leak]
+    return {
+        "n_items": len(pairs),
+        "n_judged": len(judged),
+        "leak_rate": sum(leak for _, leak in pairs) / len(pairs),
+        "by_verdict": by_verdict,
+        "leaking_judged_knows": sum(leaking) / len(leaking) if leaking else None,
+        "clean_judged_gone": (len(clean) - sum(clean)) / len(clean) if clean else None,
+        "agreement": sum(knows == leaks for knows, leaks in judged) / len(judged) if judged else None,
+        "kappa": cohen_kappa([leaks for _, leaks in judged], [knows for knows, _ in judged]),
+    }

@@ -1,0 +1,44 @@
+"""The verdict thresholds of DESIGN section 10, read from `configs/verdict.yaml`.
+
+A forget item is `retained` if its target's mean log-prob per token fell by less than `tau`
+nats; else `collapsed` if the generation's Naturalness < `n_min`; else `spurious` if its
+Similarity >= `s_min`; else `forgotten`. `squeeze judge-calibrate --write-config` tunes the
+three on the fictitious world against fact leakage and writes the file; `squeeze diagnose`
+reads it through `load_verdict_thresholds`.
+
+    from squeeze.diagnose.verdict_config import load_verdict_thresholds
+    thresholds = load_verdict_thresholds()            # configs/verdict.yaml, else the built-in defaults
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from squeeze.core.errors import ConfigError
+from squeeze.diagnose.verdict import VerdictThresholds
+
+VERDICT_FILE = Path(__file__).resolve().parents[2] / "configs" / "verdict.yaml"
+
+
+def load_verdict_thresholds(path: str | Path | None = None) -> VerdictThresholds:
+    """The `thresholds:` of `path` (default: configs/verdict.yaml); the built-in defaults when
+    no path is given and the checkout has no such file. Missing keys keep their defaults."""
+    import yaml
+
+    if path is None:
+        if not VERDICT_FILE.is_file():
+            return VerdictThresholds()
+        path = VERDICT_FILE
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the verdict thresholds: {exc}") from None
+    # `thresholds:` as judge-calibrate writes it, or tau/n_min/s_min at the top level.
+    values = data.get("thresholds", data) if isinstance(data, dict) else None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a `thresholds:` mapping with tau, n_min and s_min")
+    unknown = sorted(set(values) - {"tau", "n_min", "s_min"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown verdict threshold(s) {unknown}; known: tau, n_min, s_min")
+    return VerdictThresholds(**values, source=str(path))

@@ -1,0 +1,32 @@
+"""Settings of `squeeze train-original` (kept free of torch so `--help` is fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from squeeze.core.config import option
+
+
+@dataclass
+class TrainOriginalConfig:
+    world: str = option("", "world directory written by `squeeze world`")
+    out: str = option("runs/original", "run directory; models go to OUT/original and OUT/retain")
+    hidden_size: int = option(64, "model width")
+    num_layers: int = option(4, "transformer layers")
+    num_heads: int = option(4, "attention heads")
+    epochs: int = option(
+        20, "passes over the training pairs (each pass shows every answer template of every fact once)"
+    )
+    batch_size: int = option(64, "sequences per step")
+    lr: float = option(4e-3, "peak learning rate (AdamW, linear warm-up, cosine decay)")
+    warmup_frac: float = option(0.05, "fraction of steps for linear warm-up")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    seed: int = option(0, "seed for initialisation and data order")
+    threads: int = option(1, "torch CPU threads per training process (0: torch's default); tiny models run best on one")
+    parallel: bool = option(True, "train the models in parallel processes")
+    models: list = option(["original", "retain"], "which models to train")
+    base_model: str = option(
+        "",
+        "pretrained model to fine-tune instead of training from scratch: a Hugging Face folder, a .gguf file or a known name (smollm2-135m-instruct); its tokenizer and chat template are used and hidden_size/num_layers/num_heads are ignored. '' trains a tiny Llama from scratch. Pretrained models want a far lower lr (5e-5 .. 2e-4)",
+    )
+    max_length: int = option(0, "cut training sequences to this many tokens, prompt first (0: no cut)")

@@ -1,0 +1,190 @@
+"""Supervised training of the original and retain models on the fictitious world.
+
+The *original* model trains on forget + retain + world_facts with every answer template
+equally often, so it memorises each fact and spreads its beliefs over the paraphrase
+family (DESIGN section 3). The *retain* model trains on retain + world_facts only: the gold
+standard an unlearned model is compared with. Both share one word-level tokenizer built
+from the whole world, so their log-probs are comparable. With `base_model` set, both are
+instead fine-tuned copies of that pretrained model and keep its tokenizer and chat template
+(prompts go through squeeze.lm.prompting, the loss covers answer tokens only, as from scratch).
+
+    squeeze train-original --world runs/world --out runs/original
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from squeeze.lm.batching import collator_for
+from squeeze.lm.logprobs import answer_logprobs
+from squeeze.lm.prompting import encode_qa
+from squeeze.original.config import TrainOriginalConfig
+
+ORIGINAL_SPLITS = ("forget", "retain", "world_facts")
+RETAIN_SPLITS = ("retain", "world_facts")
+PLAN = {"original": ORIGINAL_SPLITS, "retain": RETAIN_SPLITS}
+
+
+def epoch_pairs(world, splits: Sequence[str], tokenizer, rng: random.Random) -> list[tuple[list[int], list[int]]]:
+    """One pass: every answer template of every record once, each with a random question template.
+
+    Drawing the question per pass keeps an epoch at (records x answer templates) sequences
+    while every question template is still seen many times over training.
+    """
+    pairs = []
+    for split in splits:
+        for record in world.splits[split]:
+            questions = world.question_family(record)
+            for answer in world.answer_family(record):
+                pairs.append(encode_qa(tokenizer, rng.choice(questions), answer))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_lm(model, tokenizer, world, splits: Sequence[str], cfg: TrainOriginalConfig, desc: str) -> list[dict]:
+    """Answer-only NLL training; returns the per-epoch loss log."""
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    collate = collator_for(tokenizer, padding_side="right", max_length=cfg.max_length or None)
+    n_pairs = sum(
+        len(world.splits[s]) * len(world.answer_family(world.splits[s][0])) for s in splits if world.splits[s]
+    )
+    steps_per_epoch = math.ceil(n_pairs / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = max(1, int(cfg.warmup_frac * total))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model.train()
+    log, step = [], 0
+    bar = tqdm(total=total, desc=desc, unit="step")
+    for epoch in range(cfg.epochs):
+        pairs = epoch_pairs(world, splits, tokenizer, rng)
+        losses = []
+        for start in range(0, len(pairs), cfg.batch_size):
+            batch = collate(pairs[start : start + cfg.batch_size])
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, cfg.lr, warmup)
+            out = answer_logprobs(model, batch)
+            # Token-level mean NLL over the batch's answer tokens.
+            loss = -out.logp_sum.sum() / out.n_tokens.sum()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+            bar.update(1)
+        log.append({"epoch": epoch, "loss": sum(losses) / len(losses)})
+        bar.set_postfix(loss=f"{log[-1]['loss']:.3f}")
+    bar.close()
+    model.eval()
+    return log
+
+
+def load_base(source: str):
+    """A fresh copy of the pretrained base model with its own tokenizer (chat template included).
+
+    Each training process loads its own copy, so original and retain both start from the
+    same weights. Fine-tuning runs in float32 whatever the base was stored in.
+    """
+    from squeeze.lm.models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(source, dtype=torch.float32)
+    # Padding is masked out of the loss; generation must still know which id pads.
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _train_one(cfg: TrainOriginalConfig, name: str) -> tuple[list[dict], float]:
+    """Build, train and save one model; a process of its own when models train in parallel."""
+    from squeeze.lm.models import save_model
+    from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
+    from squeeze.world.build import load_world
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    started = time.perf_counter()
+    world = load_world(cfg.world)
+    if cfg.base_model:
+        model, tokenizer = load_base(cfg.base_model)
+    else:
+        tokenizer = build_word_tokenizer(world.corpus_texts())
+        model = build_tiny_llama(
+            len(tokenizer),
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            num_heads=cfg.num_heads,
+            seed=cfg.seed,
+            tokenizer=tokenizer,
+        )
+    log = train_lm(model, tokenizer, world, PLAN[name], cfg, desc=f"train {name}")
+    save_model(model, tokenizer, Path(cfg.out) / name)
+    return log, time.perf_counter() - started
+
+
+def train_original(cfg: TrainOriginalConfig) -> Path:
+    """Train the requested models (in parallel processes when asked), save them, write the report."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from squeeze.core.config import to_yaml
+    from squeeze.core.errors import ConfigError
+    from squeeze.core.rundir import RunDir, write_json, write_text
+    from squeeze.lm.models import load_model_and_tokenizer
+    from squeeze.original.report import acceptance_report
+    from squeeze.world.build import load_world
+
+    unknown = [m for m in cfg.models if m not in PLAN]
+    if unknown or not cfg.models:
+        raise ConfigError(f"models must be a non-empty subset of {sorted(PLAN)}, got {cfg.models}")
+    world = load_world(cfg.world)
+    if cfg.base_model:
+        from squeeze.lm.gguf import is_gguf_source
+        from squeeze.lm.models import local_source
+
+        if not is_gguf_source(cfg.base_model) and not Path(cfg.base_model).is_dir():
+            raise ConfigError(
+                f"base_model {cfg.base_model!r} is neither a model folder, a .gguf file nor a known model name"
+            )
+        # Resolve (for a GGUF: convert and cache) once here, so parallel processes only read the cache.
+        local_source(cfg.base_model)
+    run = RunDir(cfg.out).create()
+    write_text(run.config, to_yaml(cfg))
+    started = time.perf_counter()
+    if cfg.parallel and len(cfg.models) > 1:
+        # Tiny models use one core badly: two single-threaded processes finish sooner.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=len(cfg.models), mp_context=ctx) as pool:
+            futures = {name: pool.submit(_train_one, cfg, name) for name in cfg.models}
+            results = {name: f.result() for name, f in futures.items()}
+    else:
+        results = {name: _train_one(cfg, name) for name in cfg.models}
+    wall = time.perf_counter() - started
+    models, tokenizer = {}, None
+    for name in cfg.models:
+        models[name], tokenizer = load_model_and_tokenizer(run / name)
+    report = acceptance_report(world, tokenizer, models)
+    report["train_seconds"] = {name: seconds for name, (_, seconds) in results.items()}
+    report["train_wall_seconds"] = wall
+    report["train_log"] = {name: log for name, (log, _) in results.items()}
+    report["n_parameters"] = sum(p.numel() for p in next(iter(models.values())).parameters())
+    if cfg.base_model:
+        report["base_model"] = cfg.base_model
+    write_json(run / "train_report.json", report)
+    return run.root

@@ -1,0 +1,349 @@
+"""The log-probability dynamics tracker (DESIGN section 8): a trainer hook.
+
+At step 0 and every `track_every` steps it scores, under the current model, the target and
+every bin candidate of each forget item (teacher forcing, batched, no grad, the model's
+train/eval mode restored after) and appends one row per sequence to `RUN/dynamics.parquet`:
+`step, item_id, group (target|high|mid|low), candidate (-1 for the target, else the index in
+ItemBins.candidates), logp_sum, logp_mean, n_tokens, value_logp` (the log-prob of the fact
+value's tokens inside the sequence; NaN without a fact or when the value is not in it).
+Optional probes go to `RUN/probes.parquet` (`step, probe, item_id, value, text`): the forget
+items' greedy leak (`forget_greedy_leak`), and a fixed small retain set's target log-prob
+(`retain_logp_sum`) and greedy correctness (`retain_greedy_correct`). At the end it writes
+`dynamics_summary.json` (squeeze_stats) and the figures (plots).
+
+Cost: an item's candidates share its prompt and most of their prefixes, so each item is
+scored as one packed sequence (squeeze.lm.tree_scoring); a model that ignores custom 4D
+attention masks is detected on the first call and scored one sequence per row instead.
+
+Resume: the state saved in checkpoints holds the last tracked step; loading it drops the
+table rows a killed run wrote after that checkpoint, so every step appears exactly once.
+
+    tracker = Tracker("runs/ga", tokenizer, bins, track_every=10, forget=forget_records)
+    run_unlearning(cfg, hooks=[tracker])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from squeeze.core.rundir import RunDir, read_jsonl, write_json, write_parquet
+from squeeze.core.types import ItemBins, QARecord
+from squeeze.lm.prompting import encode_answer, encode_prompt
+from squeeze.lm.tree_scoring import flat_token_logprobs, tree_token_logprobs
+from squeeze.track.stats import value_needles, value_positions
+
+DYNAMICS_COLUMNS = ["step", "item_id", "group", "candidate", "logp_sum", "logp_mean", "n_tokens", "value_logp"]
+PROBE_COLUMNS = ["step", "probe", "item_id", "value", "text"]
+
+
+@dataclass
+class _Seq:
+    group: str
+    candidate: int
+    token_ids: list[int]
+    value_at: list[int]  # positions of the fact's value in token_ids
+
+
+@dataclass
+class _Item:
+    item_id: str
+    prompt: list[int]
+    seqs: list[_Seq]
+
+
+# ---- the hook -----------------------------------------------------------------------------
+
+
+class Tracker:
+    """Trainer hook (squeeze.unlearn.trainer.TrainerHook) writing dynamics.parquet; see the module doc."""
+
+    def __init__(
+        self,
+        run_dir,
+        tokenizer,
+        bins: Sequence[ItemBins],
+        track_every: int,
+        batch_size: int = 64,
+        forget: Sequence[QARecord] | None = None,
+        retain: Sequence[QARecord] | None = None,
+        retain_probe_size: int = 32,
+        probe_every: int | None = None,
+        max_items: int | None = None,
+        packed: bool = True,
+        final_leaks: bool = True,
+        make_figures: bool = True,
+        matched_drop: float = 10.0,
+        max_new_tokens: int = 32,
+        flush_seconds: float = 30.0,
+    ):
+        if not bins:
+            raise ValueError("the tracker needs at least one item's bins")
+        self.run = RunDir(run_dir)
+        self.tokenizer, self.track_every, self.batch_size = tokenizer, track_every, max(1, batch_size)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        bins = list(bins)[:max_items] if max_items else list(bins)
+        facts = {r.id: r.fact for r in forget or []}
+        self.items = [self._item(b, facts.get(b.item_id)) for b in bins]
+        self.forget = [r for r in forget or [] if r.fact is not None and r.id in {b.item_id for b in bins}]
+        self.retain = _spread(list(retain or []), retain_probe_size)
+        self.probe_every = (track_every or 1) if probe_every is None else probe_every
+        self.has_probes = bool(self.probe_every) and bool(self.forget or self.retain)
+        self.packed, self.final_leaks, self.make_figures = packed, final_leaks, make_figures
+        self.matched_drop, self.max_new_tokens, self.flush_seconds = matched_drop, max_new_tokens, flush_seconds
+        self.fingerprint = _fingerprint(bins)
+        self._checked = not packed
+        self._frames: list[pd.DataFrame] = []
+        self._probes: list[pd.DataFrame] = []
+        self._last_flush = time.monotonic()
+        self.last_step: int | None = None
+        self.is_main = True  # under DDP only the main process scores and writes
+        self.seconds = 0.0  # time spent tracking (for the overhead benchmark)
+
+    def _item(self, b: ItemBins, fact) -> _Item:
+        needles = value_needles(self.tokenizer, fact)
+        seqs = [_Seq("target", -1, list(b.target_token_ids), value_positions(b.target_token_ids, needles))]
+        for j, c in enumerate(b.candidates):
+            seqs.append(_Seq(c.bin, j, list(c.token_ids), value_positions(c.token_ids, needles)))
+        return _Item(b.item_id, encode_prompt(self.tokenizer, b.question), seqs)
+
+    # -- hook protocol -------------------------------------------------------------------------
+
+    def on_step(self, step: int, model, trainer=None) -> None:
+        self.last_step = step
+        self.is_main = getattr(trainer, "is_main", True)
+        if not self.is_main:
+            return
+        started = time.perf_counter()
+        self._drop_from(step)  # a replayed step replaces its rows
+        self._frames.append(self.score(model, step))
+        if self.has_probes and (step % self.probe_every == 0 or step == getattr(trainer, "total_steps", None)):
+            self._probes.append(self.probe(model, step))
+        self.seconds += time.perf_counter() - started
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def on_end(self, model, trainer=None) -> None:
+        if not getattr(trainer, "is_main", True):
+            return
+        self.flush()
+        self.write_summary(model)
+        if self.make_figures:
+            from squeeze.track.plots import plot_run
+
+            plot_run(self.run.root)
+
+    def state_dict(self) -> dict:
+        if self.last_step is not None and self.is_main:
+            self.flush()  # the table on disk then holds every step up to this checkpoint
+        return {"last_step": self.last_step, "fingerprint": self.fingerprint, "version": 1}
+
+    def load_state_dict(self, state: dict) -> None:
+        from squeeze.core.errors import ConfigError
+
+        if state.get("fingerprint") != self.fingerprint:
+            raise ConfigError(f"{self.run.root}: the checkpoint's tracker followed other bins than bins given now")
+        self.last_step = state.get("last_step")
+        keep = -1 if self.last_step is None else self.last_step
+        self._frames = [f[f["step"] <= keep] for f in [_read(self.run.dynamics, DYNAMICS_COLUMNS)]]
+        self._probes = [f[f["step"] <= keep] for f in [_read(self.run / "probes.parquet", PROBE_COLUMNS)]]
+
+    # -- scoring ---------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, model, step: int) -> pd.DataFrame:
+        """Rows of the long table for every tracked sequence under `model` at `step`."""
+        was_training = model.training
+        model.eval()
+        try:
+            if not self._checked:
+                self._check_packing(model)
+            logps: list[list[list[float]]] = []
+            for chunk in self._chunks():
+                if self.packed:
+                    logps += tree_token_logprobs(
+                        model, [(it.prompt, [s.token_ids for s in it.seqs]) for it in chunk], self.pad_id
+                    )
+                else:
+                    logps += [
+                        flat_token_logprobs(model, it.prompt, [s.token_ids for s in it.seqs], self.pad_id)
+                        for it in chunk
+                    ]
+        finally:
+            model.train(was_training)
+        rows = []
+        for item, per_seq in zip(self.items, logps, strict=False):
+            for seq, lp in zip(item.seqs, per_seq, strict=False):
+                total, n = float(sum(lp)), len(lp)
+                value = float(sum(lp[i] for i in seq.value_at)) if seq.value_at else float("nan")
+                rows.append((step, item.item_id, seq.group, seq.candidate, total, total / max(n, 1), n, value))
+        return pd.DataFrame(rows, columns=DYNAMICS_COLUMNS)
+
+    def _chunks(self):
+        chunk, size = [], 0
+        for item in self.items:
+            if chunk and size + len(item.seqs) > self.batch_size:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(item)
+            size += len(item.seqs)
+        if chunk:
+            yield chunk
+
+    def _check_packing(self, model) -> None:
+        """Packed scoring needs a model that honours a custom 4D attention mask: check one item."""
+        item = self.items[0]
+        seqs = [s.token_ids for s in item.seqs]
+        packed = tree_token_logprobs(model, [(item.prompt, seqs)], self.pad_id)[0]
+        flat = flat_token_logprobs(model, item.prompt, seqs, self.pad_id)
+        tol = 1e-3 if next(model.parameters()).dtype == torch.float32 else 5e-2
+        worst = max(
+            (abs(a - b) for p, f in zip(packed, flat, strict=False) for a, b in zip(p, f, strict=False)), default=0.0
+        )
+        if worst > tol:
+            warnings.warn(
+                f"packed scoring differs from plain scoring by {worst:.3g} on this model; scoring the plain way",
+                stacklevel=2,
+            )
+            self.packed = False
+        self._checked = True
+
+    @torch.inference_mode()
+    def probe(self, model, step: int) -> pd.DataFrame:
+        """Greedy leak of the forget items; target log-prob and greedy correctness on retain items."""
+        from squeeze.lm.batching import collator_for
+        from squeeze.lm.generation import generate_answers
+        from squeeze.lm.logprobs import score_pairs
+        from squeeze.world.build import contains_fact
+
+        rows = []
+        gen = dict(n=1, mode="greedy", max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+        if self.forget:
+            greedy = generate_answers(model, self.tokenizer, [r.question for r in self.forget], **gen)
+            for r, (c,) in zip(self.forget, greedy, strict=False):
+                rows.append((step, "forget_greedy_leak", r.id, float(contains_fact(c.text, r.fact)), c.text))
+        if self.retain:
+            pairs = [
+                (encode_prompt(self.tokenizer, r.question), encode_answer(self.tokenizer, r.answer))
+                for r in self.retain
+            ]
+            logp = score_pairs(model, pairs, collator_for(self.tokenizer), batch_size=self.batch_size).logp_sum.tolist()
+            greedy = generate_answers(model, self.tokenizer, [r.question for r in self.retain], **gen)
+            for r, lp, (c,) in zip(self.retain, logp, greedy, strict=False):
+                rows.append((step, "retain_logp_sum", r.id, float(lp), None))
+                rows.append((step, "retain_greedy_correct", r.id, float(_correct(c.text, r)), c.text))
+        return pd.DataFrame(rows, columns=PROBE_COLUMNS)
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def _drop_from(self, step: int) -> None:
+        self._frames = [f[f["step"] < step] for f in self._frames]
+        self._probes = [f[f["step"] < step] for f in self._probes]
+
+    def table(self) -> pd.DataFrame:
+        return _concat(self._frames, DYNAMICS_COLUMNS)
+
+    def probes(self) -> pd.DataFrame:
+        return _concat(self._probes, PROBE_COLUMNS)
+
+    def flush(self) -> None:
+        """Write both tables atomically (a crash never leaves half a table)."""
+        self._frames = [self.table()]
+        write_parquet(self.run.dynamics, self._frames[0])
+        if self.has_probes:
+            self._probes = [self.probes()]
+            write_parquet(self.run / "probes.parquet", self._probes[0])
+        self._last_flush = time.monotonic()
+
+    def write_summary(self, model=None) -> dict:
+        """dynamics_summary.json from the tables (and the end-of-run leak rates on the world)."""
+        from squeeze.track.stats import leak_rates, summarise
+
+        leaks = None
+        if model is not None and self.final_leaks and self.forget:
+            leaks = leak_rates(
+                model, self.tokenizer, self.forget, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size
+            )
+        summary = summarise(self.table(), self.probes(), leaks, drop=self.matched_drop)
+        summary["tracker_seconds"] = self.seconds
+        write_json(self.run / "dynamics_summary.json", summary)
+        return summary
+
+
+def _spread(records: list, k: int) -> list:
+    """k records evenly spread over the list (deterministic), or all of them."""
+    if k <= 0 or not records:
+        return []
+    if len(records) <= k:
+        return records
+    return [records[int(i * len(records) / k)] for i in range(k)]
+
+
+def _correct(text: str, record: QARecord) -> bool:
+    from squeeze.bins.binner import normalise
+    from squeeze.world.build import contains_fact
+
+    return contains_fact(text, record.fact) if record.fact is not None else normalise(text) == normalise(record.answer)
+
+
+def _fingerprint(bins: Sequence[ItemBins]) -> str:
+    blob = json.dumps([[b.item_id, b.target_token_ids, [c.token_ids for c in b.candidates]] for b in bins])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+    return pd.read_parquet(path) if Path(path).exists() else pd.DataFrame(columns=columns)
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).sort_values(["step"], kind="stable").reset_index(drop=True)
+
+
+def load_bins(path) -> list[ItemBins]:
+    """bins.jsonl as written by `squeeze bins`."""
+    return [ItemBins.from_dict(row) for row in read_jsonl(path)]
+
+
+def tracker_for_run(run_dir, tokenizer, track_every: int, forget=None, retain=None, **kwargs) -> Tracker | None:
+    """The tracker of an unlearning run whose folder holds bins.jsonl (`squeeze bins`), else None."""
+    path = RunDir(run_dir).bins
+    if not path.exists():
+        return None
+    return Tracker(run_dir, tokenizer, load_bins(path), track_every, forget=forget, retain=retain, **kwargs)
+
+
+def tracker_for_config(cfg, **kwargs) -> Tracker | None:
+    """The tracker `squeeze unlearn` runs for an UnlearnConfig: on when `cfg.out` holds bins.jsonl.
+
+    Probes: the greedy leak of every forget item with a fact, and a fixed retain probe. Warns
+    when bins_meta.json says the bins came from another model than `cfg.original`.
+    """
+    from squeeze.bins.binner import model_fingerprint
+    from squeeze.lm.models import load_tokenizer
+    from squeeze.unlearn.data import load_sets, resolve_original
+
+    run = RunDir(cfg.out)
+    if not run.bins.exists():
+        return None
+    original = resolve_original(cfg.original)
+    meta = run / "bins_meta.json"
+    if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("model_fingerprint") != model_fingerprint(
+        original
+    ):
+        warnings.warn(
+            f"{run.bins} was made from another model than {original}; its bins are not this model's beliefs",
+            stacklevel=2,
+        )
+    forget, retain = load_sets(cfg.world, cfg.forget, cfg.retain)
+    return tracker_for_run(run.root, load_tokenizer(original), cfg.track_every, forget=forget, retain=retain, **kwargs)
