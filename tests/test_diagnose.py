@@ -186,8 +186,23 @@ def check_outputs(out: Path, n_items: int) -> dict:
         assert item["verdict"] in (*VERDICTS, "unjudged")
         assert (
             item["verdict"]
-            == decide(item["target_logp_mean_drop"], item["similarity"], item["naturalness"], thresholds).verdict
+            == decide(
+                item["target_logp_mean_drop"],
+                item["similarity"],
+                item["naturalness"],
+                thresholds,
+                truncated=item["truncated"],
+            ).verdict
         )
+    # Whole answers: generation stops at the end of sequence, cut-off answers are counted.
+    assert report["generation"]["max_new_tokens"] == 12
+    assert report["generation"]["truncated"]["n"] == n_items
+    assert report["generation"]["truncated"]["k"] == sum(i["truncated"] for i in report["items"])
+    # Every verdict rate carries its 95% interval, and the rate lies inside it.
+    for name, rate in v["rates"].items():
+        if rate is not None:
+            low, high = v["ci95"][name]
+            assert low <= rate <= high
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert 0.0 <= metrics["forget_prob"] <= 1.0 and 0.0 <= metrics["forget_rouge"] <= 1.0
     scores = pd.read_parquet(out / "logprobs.parquet")
@@ -195,6 +210,7 @@ def check_outputs(out: Path, n_items: int) -> dict:
     md = (out / "report.md").read_text(encoding="utf-8")
     for heading in ("## Verdicts", "## Squeeze statistics", "## Conventional metrics", "## Conclusion"):
         assert heading in md
+    assert "Wilson 95% intervals" in md and "not resolvable" in md and "cut off at that limit" in md
     assert report["conclusion"] in md and len(report["conclusion"]) > 100
     return report
 

@@ -140,7 +140,10 @@ def test_eos_is_kept_and_ends_the_answer(tiny):
         opt.step()
     (greedy,) = generate_answers(model, tokenizer, QUESTIONS[:1], n=1, mode="greedy", max_new_tokens=8)
     assert greedy[0].token_ids == answer
-    assert greedy[0].text == "Lyon"
+    assert greedy[0].text == "Lyon" and greedy[0].ended
+    # One token allowed: cut off before the EOS, and it says so (issue 10 item 5).
+    (cut,) = generate_answers(model, tokenizer, QUESTIONS[:1], n=1, mode="greedy", max_new_tokens=1)
+    assert cut[0].token_ids == answer[:1] and not cut[0].ended
     forced = score_pairs(model, [(prompt, greedy[0].token_ids)], collate)
     assert forced.logp_sum.item() == pytest.approx(greedy[0].logp_sum, abs=1e-4)
 

@@ -163,3 +163,38 @@ def test_mmlu_before_and_after_columns(runs, tmp_path, capsys):
         if line.startswith("|")
     ][0]
     assert header.index("MMLU before") < header.index("MMLU after")
+
+
+def test_rates_carry_intervals_n_and_ties(runs, tmp_path, capsys):
+    from squeeze.core.intervals import wilson
+
+    assert _leaderboard(*runs, "--out", tmp_path) == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "leaderboard.csv").read_text(encoding="utf-8"))))
+    for row, diag in zip(rows, (locate(runs[0])[0], locate(runs[1])[0]), strict=False):
+        v = json.loads((diag / "report.json").read_text(encoding="utf-8"))["verdicts"]
+        assert int(row["n"]) == v["n_judged"] == 4
+        k = v["counts"]["spurious"]
+        assert (float(row["spurious_ci_low"]), float(row["spurious_ci_high"])) == pytest.approx(wilson(k, 4))
+    # Four items each: the two runs' spurious intervals overlap unless one is 0/4 and the other 4/4.
+    spurious = [round(float(r["spurious"]) * 4) for r in rows]
+    tied = not ({spurious[0], spurious[1]} == {0, 4})
+    assert (rows[0]["tied"] == rows[1]["run"]) == tied
+    md = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+    assert "Wilson 95% intervals" in md and "not resolvable" in md and "%]" in md
+    html_text = (tmp_path / "leaderboard.html").read_text(encoding="utf-8")
+    assert "not resolvable" in html_text and "%]" in html_text
+
+
+def test_ties_by_hand():
+    from squeeze.core.intervals import Rate
+    from squeeze.diagnose.rows import VerdictSummary
+    from squeeze.leaderboard.table import BoardRow, mark_ties
+
+    def row(name, spurious, n):
+        return BoardRow(name, name, VerdictSummary.of(["spurious"] * spurious + ["forgotten"] * (n - spurious)))
+
+    a, b, c = row("a", 2, 50), row("b", 5, 50), row("c", 45, 50)
+    mark_ties([a, b, c])
+    assert a.tied_with == ["b"] and b.tied_with == ["a"] and c.tied_with == []
+    assert isinstance(a.get("spurious"), Rate) and a.get("n") == 50

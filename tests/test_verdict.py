@@ -112,3 +112,12 @@ def test_thresholds_from_yaml_and_mapping(tmp_path):
     assert (partial.tau, partial.n_min, partial.s_min) == (2.0, VerdictThresholds().n_min, VerdictThresholds().s_min)
     default = load_thresholds(None)
     assert default.tau > 0 and 0 <= default.n_min <= 5 and 0 <= default.s_min <= 5
+
+
+def test_a_truncated_answer_is_never_judged_as_complete():
+    # Cut off at max_new_tokens: not spurious or forgotten on what was read ...
+    assert decide(4.0, 5.0, 4.0, T, truncated=True).verdict == UNJUDGED
+    assert decide(4.0, 0.0, 4.0, T, truncated=True).verdict == UNJUDGED
+    assert "max_new_tokens" in decide(4.0, 5.0, 4.0, T, truncated=True).reason
+    # ... but what was read is already broken language: collapsed.
+    assert decide(4.0, 5.0, 1.0, T, truncated=True).verdict == "collapsed"

@@ -161,9 +161,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a(
         "--max-new-tokens",
         type=int,
+        default=128,
+        metavar="N",
+        help="longest judged answer in tokens; generation stops at end of sequence, and an answer cut off here "
+        "is never judged as complete (default: %(default)s)",
+    )
+    a(
+        "--bin-max-new-tokens",
+        type=int,
         default=32,
         metavar="N",
-        help="longest generated answer in tokens (default: %(default)s)",
+        help="longest bin candidate in tokens (default: %(default)s)",
     )
     a(
         "--batch-size",
@@ -229,6 +237,7 @@ def config_from_args(args):
         candidates=args.candidates,
         samples=args.samples,
         max_new_tokens=args.max_new_tokens,
+        bin_max_new_tokens=args.bin_max_new_tokens,
         batch_size=args.batch_size,
         thresholds=args.thresholds,
         tau=args.tau,

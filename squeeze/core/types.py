@@ -76,11 +76,14 @@ class Candidate:
 
     `token_ids` are the answer tokens only (the EOS token included when the model emitted
     it), so teacher-forcing them after the same prompt reproduces `token_logprobs`.
+    `ended` is False when generation stopped at max_new_tokens before an end of sequence:
+    the text is then cut off and must not be read as a whole answer.
     """
 
     text: str
     token_ids: list[int]
     token_logprobs: list[float]
+    ended: bool = True
 
     @property
     def n_tokens(self) -> int:

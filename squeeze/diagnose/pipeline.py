@@ -63,7 +63,11 @@ class DiagnoseConfig(DiagnoseOptions):
     utility_items: int = option(200, "at most this many retain / world-fact items for utility (evenly spread)")
     candidates: int = option(20, "beam candidates per forget question for the bins")
     samples: int = option(0, "extra sampled candidates per question for the bins")
-    max_new_tokens: int = option(32, "longest generated answer, in tokens")
+    max_new_tokens: int = option(
+        128,
+        "longest judged answer, in tokens: generation stops at end of sequence; a longer answer is cut off and never judged as complete",
+    )
+    bin_max_new_tokens: int = option(32, "longest bin candidate (beam search over the reference's answers), in tokens")
     batch_size: int = option(16, "prompts per generation / scoring batch")
     tau: float | None = option(None, "override: nats/token the target's mean log-prob must fall to leave `retained`")
     n_min: float | None = option(None, "override: Naturalness below this is `collapsed`")
@@ -419,7 +423,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
         raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")
     if cfg.dtype not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
-    for name in ("candidates", "max_new_tokens", "batch_size"):
+    for name in ("candidates", "max_new_tokens", "bin_max_new_tokens", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
     if cfg.samples < 0 or cfg.mmlu < 0 or cfg.utility_items < 0:
@@ -427,7 +431,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     settings = BinnerSettings(
         n_candidates=cfg.candidates,
         n_samples=cfg.samples,
-        max_new_tokens=cfg.max_new_tokens,
+        max_new_tokens=cfg.bin_max_new_tokens,
         batch_size=min(cfg.batch_size, 8),
     )
     model_dir, run_dir = resolve_checkpoint(cfg.model)
@@ -469,23 +473,24 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
         ignore_index=True,
     )
     write_parquet(out / "logprobs.parquet", scores)
-    answers = {
+    generated = {
         split: [
-            c[0].text
-            for c in generate_answers(model, model_tok, [r.question for r in recs], progress=cfg.progress, **gen)
+            c[0] for c in generate_answers(model, model_tok, [r.question for r in recs], progress=cfg.progress, **gen)
         ]
         for split, recs in (("forget", forget), ("retain", inputs["retain"]), ("world_facts", inputs["world_facts"]))
         if recs
     }
+    answers = {split: [c.text for c in cands] for split, cands in generated.items()}
     rows = [
         {
             "item_id": r.id,
             "question": r.question,
             "reference": r.answer,
-            "generation": g,
+            "generation": g.text,
+            "truncated": not g.ended,
             "reference_model_generation": rg,
         }
-        for r, g, rg in zip(forget, answers["forget"], ref_answers, strict=False)
+        for r, g, rg in zip(forget, generated["forget"], ref_answers, strict=False)
     ]
     write_jsonl(out / "generations.jsonl", rows)
     metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)

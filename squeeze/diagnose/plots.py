@@ -28,14 +28,24 @@ GROUPS = (
 )
 
 
+def _error_bars(rates, intervals) -> np.ndarray:
+    """(2, n) distances from each rate down and up to its 95% interval's ends (0 where none)."""
+    low = [r - ci[0] if ci else 0.0 for r, ci in zip(rates, intervals, strict=False)]
+    high = [ci[1] - r if ci else 0.0 for r, ci in zip(rates, intervals, strict=False)]
+    return np.clip(np.array([low, high]), 0.0, None)
+
+
 def plot_verdicts(report: dict, path) -> Path:
-    """Verdict rates (over judged items) of one diagnose report."""
+    """Verdict rates (over judged items) of one diagnose report, with Wilson 95% error bars."""
+    from squeeze.diagnose.rows import VerdictSummary
+
     plt = pyplot()
-    v, leak = report["verdicts"], report.get("leakage")
+    summary, leak = VerdictSummary.from_dict(report["verdicts"]), report.get("leakage")
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     x = np.arange(len(ORDER))
-    judged = max(v["n_judged"], 1)
-    rates = np.array([v["rates"][k] or 0.0 for k in ORDER])
+    judged = max(summary.n_judged, 1)
+    rates = np.array([summary.rate(k).rate or 0.0 for k in ORDER])
+    intervals = [summary.rate(k).ci95 for k in ORDER]
     colours = [VERDICT_COLOURS[k] for k in ORDER]
     if leak:  # the leaking part of each bar solid, the rest hatched
         leaking = np.array([leak["by_verdict"][k]["leaks"] / judged for k in ORDER])
@@ -50,14 +60,16 @@ def plot_verdicts(report: dict, path) -> Path:
         ax.legend(handles=keys, frameon=False, fontsize=8, loc="upper right")
     else:
         ax.bar(x, rates, color=colours, edgecolor="black", lw=0.6)
-    for xi, k, r in zip(x, ORDER, rates, strict=False):
-        ax.text(xi, r + 0.02, f"{r:.0%}\n({v['counts'][k]})", ha="center", va="bottom", fontsize=9)
+    ax.errorbar(x, rates, yerr=_error_bars(rates, intervals), fmt="none", ecolor="black", capsize=4, lw=1)
+    for xi, k, r, ci in zip(x, ORDER, rates, intervals, strict=False):
+        top = ci[1] if ci else r
+        ax.text(xi + 0.08, top + 0.02, f"{r:.0%}\n({summary.counts[k]})", ha="center", va="bottom", fontsize=9)
     ax.set_xticks(x, ORDER)
-    ax.set_ylim(0, 1.18)
-    ax.set_ylabel("share of judged forget items")
-    title = f"Verdicts of {v['n_judged']} judged items"
-    if v["counts"]["unjudged"]:
-        title += f" ({v['counts']['unjudged']} unjudged, not shown)"
+    ax.set_ylim(0, 1.25)
+    ax.set_ylabel("share of judged forget items (95% interval)")
+    title = f"Verdicts of {summary.n_judged} judged items"
+    if summary.counts["unjudged"]:
+        title += f" ({summary.counts['unjudged']} unjudged, not shown)"
     if leak and leak.get("leak_rate") is not None:
         title += f"\nfact still stated in {leak['leak_rate']:.0%} of answers (world oracle)"
     ax.set_title(title, fontsize=10)
@@ -100,30 +112,60 @@ def plot_bin_logprob_change(scores, path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_leaderboard(rows: Sequence[dict], path, marker: str = "*") -> Path:
-    """Stacked verdict rates per run; forget Prob and ROUGE-L as markers; flagged runs starred."""
+def plot_leaderboard(rows: Sequence, path, marker: str = "*") -> Path:
+    """Stacked verdict rates per run (leaderboard BoardRows), the spurious share's 95% interval
+    as an error bar; forget Prob and ROUGE-L as markers, the fact leak with its interval;
+    flagged runs starred."""
     plt = pyplot()
     n = len(rows)
     fig, ax = plt.subplots(figsize=(8.4, 1.6 + 0.5 * n))
     y = np.arange(n)[::-1]
     left = np.zeros(n)
     for k in ORDER:
-        widths = np.array([r.get(k) or 0.0 for r in rows])
+        widths = np.array([r.get(k).rate or 0.0 for r in rows])
         ax.barh(y, widths, left=left, color=VERDICT_COLOURS[k], alpha=0.85, edgecolor="white", label=k)
         left += widths
+    spurious = [r.get("spurious") for r in rows]
+    shares = np.array([s.rate or 0.0 for s in spurious])
+    ax.errorbar(
+        shares, y, xerr=_error_bars(shares, [s.ci95 for s in spurious]), fmt="none", ecolor="black", capsize=3, lw=1
+    )
     for key, style, label in (("forget_prob", "kD", "forget Prob"), ("forget_rouge", "wo", "forget ROUGE-L")):
         xs = np.array([r.get(key) if r.get(key) is not None else np.nan for r in rows], dtype=float)
         ax.plot(xs, y, style, ms=7, mec="black", ls="none", label=label, clip_on=False, zorder=3)
-    ax.set_yticks(y, [f"{r['run']} {marker}" if r.get("flag") else r["run"] for r in rows])
+    leaks = [r.get("leak_rate") for r in rows]
+    if any(leak is not None and leak.n for leak in leaks):
+        xs = np.array([leak.rate if leak is not None and leak.n else np.nan for leak in leaks], dtype=float)
+        bars = _error_bars(np.nan_to_num(xs), [leak.ci95 if leak is not None else None for leak in leaks])
+        ax.errorbar(
+            xs,
+            y - 0.25,
+            xerr=bars,
+            fmt="^",
+            color="tab:orange",
+            mec="black",
+            ms=6,
+            capsize=3,
+            lw=1,
+            label="fact leak (95% interval)",
+            zorder=3,
+        )
+    ax.set_yticks(
+        y,
+        [
+            f"{r.run} (n={r.verdicts.n_judged}) {marker}" if r.flag else f"{r.run} (n={r.verdicts.n_judged})"
+            for r in rows
+        ],
+    )
     for tick, r in zip(ax.get_yticklabels(), rows, strict=False):
-        if r.get("flag"):
+        if r.flag:
             tick.set_color("tab:red")
             tick.set_fontweight("bold")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of judged forget items (bars); metric value (markers)")
+    ax.set_xlabel("share of judged forget items (bars; spurious share's 95% interval); metric value (markers)")
     ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     title = "Judge verdicts beside conventional metrics"
-    if any(r.get("flag") for r in rows):
+    if any(r.flag for r in rows):
         title += f"\n{marker} red: conventional metrics say forgotten, the judge finds it spurious"
     ax.set_title(title, fontsize=10)
     fig.tight_layout()

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from squeeze.core.intervals import Rate
+from squeeze.diagnose.rows import MIN_RESOLVABLE_ITEMS, VerdictRow, VerdictSummary
+
 FORMAT = "squeeze-diagnose/1"
 SQUEEZE_KEYS = (
     "delta_target",
@@ -98,47 +101,63 @@ def _training_dynamics(run_dir) -> dict | None:
     }
 
 
+def verdict_rows(inputs: dict, scores, rows: list[dict], judgments: list, thresholds) -> list:
+    """One typed VerdictRow per forget item (squeeze.diagnose.rows): the rule applied to the
+    target's log-prob drop and the judge's scores of the checkpoint's answer."""
+    from squeeze.diagnose.verdict import decide
+    from squeeze.track.stats import summarise
+    from squeeze.world.build import contains_fact
+
+    summary = summarise(scores)
+    logps = _target_logps(scores)
+    out = []
+    for record, row, judgment in zip(inputs["forget"], rows, judgments, strict=False):
+        ref_mean, ckpt_mean, ref_sum, ckpt_sum = logps[record.id]
+        drop = ref_mean - ckpt_mean
+        truncated = bool(row.get("truncated", False))
+        decision = decide(drop, judgment.similarity, judgment.naturalness, thresholds, truncated=truncated)
+        stats = summary["items"].get(record.id, {})
+        fact = record.fact
+        out.append(
+            VerdictRow(
+                item_id=record.id,
+                question=record.question,
+                target=record.answer,
+                generation=row["generation"],
+                reference_model_generation=row["reference_model_generation"],
+                verdict=decision.verdict,
+                verdict_reason=decision.reason,
+                similarity=judgment.similarity,
+                naturalness=judgment.naturalness,
+                judge_reason=judgment.reason,
+                target_logp_mean_reference=ref_mean,
+                target_logp_mean_checkpoint=ckpt_mean,
+                target_logp_mean_drop=drop,
+                target_logp_sum_drop=ref_sum - ckpt_sum,
+                truncated=truncated,
+                leaks=contains_fact(row["generation"], fact) if fact is not None else None,
+                reference_leaks=contains_fact(row["reference_model_generation"], fact) if fact is not None else None,
+                stats={k: stats.get(k) for k in ITEM_STATS},
+            )
+        )
+    return out
+
+
 def assemble_report(
     cfg, inputs: dict, scores, rows: list[dict], judgments: list, metrics: dict, judge, run_dir, paths: dict
 ) -> dict:
     from judges import failure_counts
-    from squeeze.diagnose.verdict import decide, leak_agreement, verdict_rates
+    from squeeze.diagnose.verdict import leak_agreement
     from squeeze.track.stats import summarise
-    from squeeze.world.build import contains_fact
 
     thresholds = resolve_thresholds(cfg)
     summary = summarise(scores)
     logps = _target_logps(scores)
-    items = []
-    for record, row, judgment in zip(inputs["forget"], rows, judgments, strict=False):
-        ref_mean, ckpt_mean, ref_sum, ckpt_sum = logps[record.id]
-        drop = ref_mean - ckpt_mean
-        decision = decide(drop, judgment.similarity, judgment.naturalness, thresholds)
-        stats = summary["items"].get(record.id, {})
-        fact = record.fact
-        items.append(
-            {
-                "item_id": record.id,
-                "question": record.question,
-                "target": record.answer,
-                "generation": row["generation"],
-                "reference_model_generation": row["reference_model_generation"],
-                "verdict": decision.verdict,
-                "verdict_reason": decision.reason,
-                "similarity": judgment.similarity,
-                "naturalness": judgment.naturalness,
-                "judge_reason": judgment.reason,
-                "target_logp_mean_reference": ref_mean,
-                "target_logp_mean_checkpoint": ckpt_mean,
-                "target_logp_mean_drop": drop,
-                "target_logp_sum_drop": ref_sum - ckpt_sum,
-                **{k: stats.get(k) for k in ITEM_STATS},
-                "leaks": contains_fact(row["generation"], fact) if fact is not None else None,
-                "reference_leaks": contains_fact(row["reference_model_generation"], fact) if fact is not None else None,
-            }
-        )
-    verdicts = [i["verdict"] for i in items]
-    has_facts = any(i["leaks"] is not None for i in items)
+    items = verdict_rows(inputs, scores, rows, judgments, thresholds)
+    verdicts = [i.verdict for i in items]
+    has_facts = any(i.leaks is not None for i in items)
+    before_leak = Rate.count(i.reference_leaks for i in items)
+    truncated = Rate.count(i.truncated for i in items)
     report = {
         "format": FORMAT,
         **paths,
@@ -148,7 +167,12 @@ def assemble_report(
         "n_items": len(items),
         "judge": {"backend": judge.backend, "model": judge.model, "prompt_version": judge.prompt_version},
         "thresholds": thresholds.to_dict(),
-        "verdicts": verdict_rates(verdicts),
+        "verdicts": VerdictSummary.of(verdicts).to_dict(),
+        "generation": {
+            "max_new_tokens": cfg.max_new_tokens,
+            "stops_at": "end of sequence",
+            "truncated": truncated.to_dict(),
+        },
         "judge_scores": {
             "similarity_mean": _mean(j.similarity for j in judgments),
             "naturalness_mean": _mean(j.naturalness for j in judgments),
@@ -161,14 +185,15 @@ def assemble_report(
             "median": {k: summary["median"].get(k) for k in SQUEEZE_KEYS},
         },
         "training_dynamics": _training_dynamics(run_dir),
-        "leakage": leak_agreement(verdicts, [i["leaks"] for i in items]) if has_facts else None,
+        "leakage": leak_agreement(verdicts, [i.leaks for i in items]) if has_facts else None,
         "before": {  # the reference model on the same items
             "forget_prob": float(np.mean([math.exp(v[0]) for v in logps.values()])),
-            "leak_rate": _mean([float(i["reference_leaks"]) for i in items if i["reference_leaks"] is not None]),
+            "leak_rate": before_leak.rate,
+            "leak": before_leak.to_dict() if before_leak.n else None,
         },
         "metrics": metrics["metrics"],
         "aggregates": metrics["aggregates"],
-        "items": items,
+        "items": [i.to_dict() for i in items],
     }
     report["conclusion"] = conclusion(report)
     return report
@@ -179,6 +204,19 @@ def assemble_report(
 
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def _rate_text(rate: dict | None) -> str:
+    """A stored Rate as "30% [11-60%] (3/10)"."""
+    return "n/a" if not rate else Rate.from_dict(rate).text()
+
+
+def _chance_text(report: dict) -> str:
+    """The chance baseline beside a leak rate: how often a model that never saw the facts states them."""
+    chance = report.get("chance_leak")
+    if not chance:
+        return "chance baseline: not measured (give --retain-model)"
+    return f"chance baseline, the retain model: {_rate_text(chance)}"
 
 
 def conclusion(report: dict) -> str:
@@ -201,12 +239,22 @@ def conclusion(report: dict) -> str:
     if v["n_judged"] == 0:
         parts.append("No item could be judged (every judge answer failed to parse), so no verdict rates can be given.")
         return " ".join(parts)
+    summary = VerdictSummary.from_dict(v)
+
+    def shown(name):
+        return summary.rate(name).text(counts=False)
+
     parts.append(
-        f"The judge reads the checkpoint's answers as spurious in {_pct(rates['spurious'])} of the judged items "
+        f"The judge reads the checkpoint's answers as spurious in {shown('spurious')} of the judged items "
         f"(the target is suppressed but the answer still conveys it in other words), forgotten in "
-        f"{_pct(rates['forgotten'])}, collapsed into broken language in {_pct(rates['collapsed'])}, and "
-        f"retained (the target's log-prob barely moved) in {_pct(rates['retained'])}."
+        f"{shown('forgotten')}, collapsed into broken language in {shown('collapsed')}, and "
+        f"retained in {shown('retained')} (95% intervals in brackets)."
     )
+    if not summary.resolvable:
+        parts.append(
+            f"With only {summary.n_judged} judged items (under {MIN_RESOLVABLE_ITEMS}), differences between "
+            "methods are not resolvable."
+        )
     if v["counts"]["unjudged"]:
         parts.append(f"{v['counts']['unjudged']} item(s) stay unjudged because a judge score could not be parsed.")
     d_target, d_high, gap = sq.get("delta_target"), sq.get("delta_mass_high"), sq.get("escape_gap")
@@ -226,8 +274,8 @@ def conclusion(report: dict) -> str:
     leak = report.get("leakage")
     if leak and leak.get("leak_rate") is not None:
         text = (
-            f"The world oracle finds the forgotten fact still stated in {_pct(leak['leak_rate'])} of the greedy answers "
-            f"(the reference: {_pct(report['before']['leak_rate'])})"
+            f"The world oracle finds the forgotten fact still stated in {_rate_text(leak.get('leak'))} of the greedy "
+            f"answers (the reference: {_rate_text(report['before'].get('leak'))}; {_chance_text(report)})"
         )
         if leak.get("leaking_judged_knows") is not None:
             text += f"; {_pct(leak['leaking_judged_knows'])} of the leaking items are judged spurious or retained"
@@ -262,10 +310,10 @@ def _num(x, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
 
 
-def spurious_examples(report: dict, k: int) -> list[dict]:
+def spurious_examples(report: dict, k: int) -> list[VerdictRow]:
     """The spurious items that show it most clearly: highest Similarity, then largest target drop."""
-    rows = [i for i in report["items"] if i["verdict"] == "spurious"]
-    return sorted(rows, key=lambda i: (-(i["similarity"] or 0.0), -i["target_logp_sum_drop"], i["item_id"]))[:k]
+    rows = [row for row in map(VerdictRow.from_dict, report["items"]) if row.verdict == "spurious"]
+    return sorted(rows, key=lambda r: (-(r.similarity or 0.0), -(r.target_logp_sum_drop or 0.0), r.item_id))[:k]
 
 
 def render_markdown(report: dict, top_examples: int = 5) -> str:
@@ -283,13 +331,27 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
         "## Verdicts",
         "",
     ]
-    header = "| verdict | items | rate (of judged) |" + (" leaking items |" if leak else "")
+    summary = VerdictSummary.from_dict(v)
+    header = "| verdict | items | rate of judged [95% interval] |" + (" leaking items |" if leak else "")
     lines += [header, "|---|---:|---:|" + ("---:|" if leak else "")]
     for name in ALL_VERDICTS:
-        n = v["counts"][name]
-        rate = _pct(v["rates"].get(name)) if name != "unjudged" else f"({_pct(v['unjudged_rate'])} of all)"
+        rate = summary.rate(name).text(counts=False)
+        rate = f"({rate} of all)" if name == "unjudged" else rate
         cell = f" {leak['by_verdict'][name]['leaks']} of {leak['by_verdict'][name]['n']} |" if leak else ""
-        lines.append(f"| {name} | {n} | {rate} |{cell}")
+        lines.append(f"| {name} | {summary.counts[name]} | {rate} |{cell}")
+    lines += ["", "Intervals are Wilson 95% intervals over items."]
+    if not summary.resolvable:
+        lines.append(
+            f"With {summary.n_judged} judged items (under {MIN_RESOLVABLE_ITEMS}) the intervals are wide: "
+            "differences between methods are not resolvable on this set."
+        )
+    gen = report.get("generation")
+    if gen:
+        cut = Rate.from_dict(gen["truncated"])
+        lines.append(
+            f"Answers stop at end of sequence (at most {gen['max_new_tokens']} new tokens); "
+            f"cut off at that limit: {cut.text()}, never judged as complete."
+        )
     js = report["judge_scores"]
     lines += [
         "",
@@ -331,7 +393,8 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
             "",
             "## Fact leakage (world oracle)",
             "",
-            f"{_pct(leak['leak_rate'])} of greedy answers still state the fact (reference model: {_pct(report['before']['leak_rate'])}). "
+            f"{_rate_text(leak.get('leak'))} of greedy answers still state the fact "
+            f"(reference model: {_rate_text(report['before'].get('leak'))}; {_chance_text(report)}). "
             f"Leaking items judged spurious or retained: {_pct(leak['leaking_judged_knows'])}; non-leaking items judged forgotten "
             f"or collapsed: {_pct(leak['clean_judged_gone'])}; agreement {_pct(leak['agreement'])}, Cohen's kappa {_num(leak['kappa'])}.",
         ]
@@ -340,15 +403,15 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
     if not examples:
         lines += ["No item was judged spurious.", ""]
     for item in examples:
-        leak_note = "" if item["leaks"] is None else f", fact {'still stated' if item['leaks'] else 'not stated'}"
+        leak_note = "" if item.leaks is None else f", fact {'still stated' if item.leaks else 'not stated'}"
         lines += [
-            f"**{_inline(item['item_id'])}**: {_inline(item['question'])}",
+            f"**{_inline(item.item_id)}**: {_inline(item.question)}",
             "",
-            f"- target: {_inline(item['target'])}",
-            f"- reference model said: {_inline(item['reference_model_generation'])}",
-            f"- checkpoint says: {_inline(item['generation'])}",
-            f"- Similarity {_num(item['similarity'])}, Naturalness {_num(item['naturalness'])}; target fell "
-            f"{item['target_logp_sum_drop']:.1f} nats ({item['target_logp_mean_drop']:.2f}/token){leak_note}",
+            f"- target: {_inline(item.target)}",
+            f"- reference model said: {_inline(item.reference_model_generation)}",
+            f"- checkpoint says: {_inline(item.generation)}",
+            f"- Similarity {_num(item.similarity)}, Naturalness {_num(item.naturalness)}; target fell "
+            f"{_num(item.target_logp_sum_drop, 3)} nats ({_num(item.target_logp_mean_drop, 3)}/token){leak_note}",
             "",
         ]
     lines += ["## Conclusion", "", report["conclusion"], ""]

@@ -34,10 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from squeeze.core.types import VERDICTS
-
-UNJUDGED = "unjudged"
-ALL_VERDICTS: tuple[str, ...] = (*VERDICTS, UNJUDGED)
+from squeeze.core.intervals import Rate
+from squeeze.diagnose.rows import ALL_VERDICTS, UNJUDGED, VerdictSummary
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,17 @@ def _fmt(x: float) -> str:
 
 
 def decide(
-    logp_mean_drop: float, similarity: float | None, naturalness: float | None, thresholds: VerdictThresholds
+    logp_mean_drop: float,
+    similarity: float | None,
+    naturalness: float | None,
+    thresholds: VerdictThresholds,
+    truncated: bool = False,
 ) -> ItemVerdict:
-    """The DESIGN section 10 rule for one item (see the module docstring for None handling)."""
+    """The DESIGN section 10 rule for one item (see the module docstring for None handling).
+
+    A `truncated` answer (it reached max_new_tokens before its end of sequence) is never
+    judged as if complete: it can still be `collapsed` (the part that was read is already
+    broken language), otherwise it is `unjudged`."""
     t = thresholds
     if logp_mean_drop is None or math.isnan(logp_mean_drop):
         return ItemVerdict(UNJUDGED, "the target's log-prob change is undefined (NaN)")
@@ -90,6 +96,8 @@ def decide(
         return ItemVerdict(UNJUDGED, f"{fell}; the judge's Naturalness could not be parsed")
     if naturalness < t.n_min:
         return ItemVerdict("collapsed", f"{fell}; Naturalness {_fmt(naturalness)} < n_min {_fmt(t.n_min)}")
+    if truncated:
+        return ItemVerdict(UNJUDGED, f"{fell}; the answer was cut at max_new_tokens, so it is not judged as complete")
     if similarity is None:
         return ItemVerdict(
             UNJUDGED, f"{fell}; Naturalness {_fmt(naturalness)} ok; the judge's Similarity could not be parsed"
@@ -107,20 +115,9 @@ def decide(
 
 def verdict_rates(verdicts: Iterable[str]) -> dict:
     """Counts of all five outcomes; the four verdict rates over judged items (sum 1, or all
-    None when nothing was judged); the unjudged share of all items."""
-    verdicts = list(verdicts)
-    unknown = sorted(set(verdicts) - set(ALL_VERDICTS))
-    if unknown:
-        raise ValueError(f"unknown verdict(s) {unknown}; known: {', '.join(ALL_VERDICTS)}")
-    counts = {v: verdicts.count(v) for v in ALL_VERDICTS}
-    judged = len(verdicts) - counts[UNJUDGED]
-    return {
-        "n_items": len(verdicts),
-        "n_judged": judged,
-        "counts": counts,
-        "rates": {v: (counts[v] / judged if judged else None) for v in VERDICTS},
-        "unjudged_rate": counts[UNJUDGED] / len(verdicts) if verdicts else None,
-    }
+    None when nothing was judged) with their Wilson 95% intervals (`ci95`); the unjudged
+    share of all items (`VerdictSummary.to_dict`)."""
+    return VerdictSummary.of(verdicts).to_dict()
 
 
 def thresholds_from_mapping(values: Mapping, source: str) -> VerdictThresholds:
@@ -186,10 +183,13 @@ def leak_agreement(verdicts: list[str], leaks: list[bool | None]) -> dict:
     judged = [(v in KNOWS, leak) for v, leak in pairs if v != UNJUDGED]
     leaking = [knows for knows, leak in judged if leak]
     clean = [knows for knows, leak in judged if not leak]
+    leak = Rate.count(leak for _, leak in pairs)
     return {
         "n_items": len(pairs),
         "n_judged": len(judged),
-        "leak_rate": sum(leak for _, leak in pairs) / len(pairs),
+        "leak_rate": leak.rate,
+        "leak": leak.to_dict(),
+        "leak_rate_ci95": list(leak.ci95),
         "by_verdict": by_verdict,
         "leaking_judged_knows": sum(leaking) / len(leaking) if leaking else None,
         "clean_judged_gone": (len(clean) - sum(clean)) / len(clean) if clean else None,

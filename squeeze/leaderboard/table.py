@@ -11,6 +11,11 @@ mean over items) when the run has one, else from the diagnose report (reference 
 checkpoint). A diagnose folder named `diagnose` whose parent holds config.yaml counts as
 that parent run's (its label and dynamics).
 
+Every rate is a `Rate` (squeeze.core.intervals) and shows its Wilson 95% interval; each row
+gives n (the judged items its verdict rates are over), the chance baseline beside its leak
+rate (the retain model's leak rate, when its diagnose had one), and the runs whose spurious
+rate it is tied with (their 95% intervals overlap: the data cannot order them).
+
 A row is flagged when the conventional metrics call the forgetting a success (forget Prob
 below `prob_max` and forget ROUGE-L below `rouge_max`; a metric a run lacks is not
 required, but at least one must be present) while the judge finds it spurious (spurious
@@ -27,10 +32,13 @@ import io
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from squeeze.core.errors import DataError
+from squeeze.core.intervals import Rate
+from squeeze.diagnose.rows import MIN_RESOLVABLE_ITEMS, VerdictSummary
 
 MARKER = "\u26a0"  # the flag in Markdown and HTML; the PNG uses "*" (not every font has the sign)
 
@@ -49,9 +57,11 @@ class DisagreementRule:
         )
 
 
-# (key, header, kind): kind "rate" prints as a percentage, "num" with 3 digits, "text" as is.
+# (key, header, kind): kind "rate" prints as a percentage with its 95% interval, "num" with 3
+# digits, "text" as is. A stage that adds a column puts its value in BoardRow.extras[key].
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run", "run", "text"),
+    ("n", "n", "num"),
     ("spurious", "spurious", "rate"),
     ("forgotten", "forgotten", "rate"),
     ("collapsed", "collapsed", "rate"),
@@ -60,6 +70,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("similarity", "mean Similarity", "num"),
     ("naturalness", "mean Naturalness", "num"),
     ("leak_rate", "fact leak", "rate"),
+    ("chance_leak", "chance leak (retain model)", "rate"),
     ("forget_prob", "forget Prob", "num"),
     ("forget_rouge", "forget ROUGE-L", "num"),
     ("forget_truth_ratio", "forget truth ratio", "num"),
@@ -70,8 +81,73 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("squeeze_peak", "squeeze peak", "num"),
     ("escape_gap", "escape gap", "num"),
     ("squeeze_from", "squeeze from", "text"),
+    ("tied", "spurious tied with", "text"),
     ("flag", "flag", "text"),
 )
+RATE_KEYS = ("spurious", "forgotten", "collapsed", "retained")
+METRIC_KEYS = (
+    "forget_prob",
+    "forget_rouge",
+    "forget_truth_ratio",
+    "forget_quality",
+    "model_utility",
+    "mmlu_accuracy_reference",
+    "mmlu_accuracy",
+)
+
+
+@dataclass
+class BoardRow:
+    """One run on the leaderboard, as read from its diagnose report (typed, not a dict)."""
+
+    run: str
+    path: str
+    verdicts: VerdictSummary
+    similarity: float | None = None
+    naturalness: float | None = None
+    leak: Rate | None = None
+    chance_leak: Rate | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    squeeze_peak: float | None = None
+    escape_gap: float | None = None
+    squeeze_from: str = "diagnose"
+    flag: bool = False
+    tied_with: list[str] = field(default_factory=list)  # runs whose spurious 95% interval overlaps this one's
+    extras: dict[str, Any] = field(default_factory=dict)  # columns other stages add (a Rate shows its interval)
+
+    @property
+    def n_items(self) -> int:
+        return self.verdicts.n_items
+
+    def get(self, key: str, default=None):
+        """The value a column shows (a Rate for a rate column)."""
+        if key in RATE_KEYS:
+            return self.verdicts.rate(key)
+        value = {
+            "n": self.verdicts.n_judged,
+            "n_items": self.verdicts.n_items,
+            "unjudged": self.verdicts.counts.get("unjudged", 0),
+            "leak_rate": self.leak,
+            "chance_leak": self.chance_leak,
+            "tied": ", ".join(self.tied_with) or None,
+        }.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        if key in self.metrics:
+            return self.metrics[key]
+        if key in self.extras:
+            return self.extras[key]
+        return getattr(self, key, default)
+
+    def __getitem__(self, key: str):
+        return self.get(key)
+
+
+_MISSING = object()
+
+
+def _rate_value(value) -> float | None:
+    return value.rate if isinstance(value, Rate) else value
 
 
 def locate(path: str | os.PathLike) -> tuple[Path, Path | None]:
@@ -105,43 +181,46 @@ def _label(diag: Path, run: Path | None) -> str:
     return run_label(run if run is not None else diag)
 
 
-def read_row(path: str | os.PathLike) -> dict:
-    """One leaderboard row (no flag yet) from a RUN argument."""
+def _stored_rate(block: dict | None) -> Rate | None:
+    """A Rate stored by diagnose ({"k", "n", ...}); None when absent or over no items."""
+    if not block or not block.get("n"):
+        return None
+    return Rate.from_dict(block)
+
+
+def read_row(path: str | os.PathLike) -> BoardRow:
+    """One leaderboard row (no flag or ties yet) from a RUN argument."""
     diag, run = locate(path)
     report = _read(diag / "report.json")
     metrics = _read(diag / "metrics.json") if (diag / "metrics.json").is_file() else report.get("metrics", {})
     try:
-        verdicts, scores = report["verdicts"], report.get("judge_scores", {})
-        row = {
-            "run": _label(diag, run),
-            "path": str(path),
-            **{k: verdicts["rates"][k] for k in ("spurious", "forgotten", "collapsed", "retained")},
-            "unjudged": verdicts["counts"].get("unjudged", 0),
-            "similarity": scores.get("similarity_mean"),
-            "naturalness": scores.get("naturalness_mean"),
-            "leak_rate": (report.get("leakage") or {}).get("leak_rate"),
-            "n_items": report.get("n_items"),
-        }
-    except (KeyError, TypeError) as exc:
+        verdicts, scores = VerdictSummary.from_dict(report["verdicts"]), report.get("judge_scores", {})
+    except (KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"{diag / 'report.json'}: not a diagnose report (missing {exc})") from None
-    for key in (
-        "forget_prob",
-        "forget_rouge",
-        "forget_truth_ratio",
-        "forget_quality",
-        "model_utility",
-        "mmlu_accuracy_reference",
-        "mmlu_accuracy",
-    ):
-        value = metrics.get(key)
-        row[key] = float(value) if isinstance(value, (int, float)) else None
+    leakage = report.get("leakage") or {}
+    leak = _stored_rate(leakage.get("leak"))
+    if leak is None and leakage.get("leak_rate") is not None and leakage.get("n_items"):
+        # a report written before rates carried their counts
+        leak = Rate.of(round(leakage["leak_rate"] * leakage["n_items"]), leakage["n_items"])
+    row = BoardRow(
+        run=_label(diag, run),
+        path=str(path),
+        verdicts=verdicts,
+        similarity=scores.get("similarity_mean"),
+        naturalness=scores.get("naturalness_mean"),
+        leak=leak,
+        chance_leak=_stored_rate(report.get("chance_leak")),
+        metrics={
+            key: float(metrics[key]) if isinstance(metrics.get(key), (int, float)) else None for key in METRIC_KEYS
+        },
+    )
     dynamics = run / "dynamics_summary.json" if run is not None else None
     if dynamics is not None and dynamics.is_file():
         mean = _read(dynamics).get("mean", {})
-        row.update(squeeze_peak=mean.get("squeeze_peak"), escape_gap=mean.get("escape_gap"), squeeze_from="training")
+        row.squeeze_from = "training"
     else:
         mean = report.get("squeeze", {}).get("mean", {})
-        row.update(squeeze_peak=mean.get("squeeze_peak"), escape_gap=mean.get("escape_gap"), squeeze_from="diagnose")
+    row.squeeze_peak, row.escape_gap = mean.get("squeeze_peak"), mean.get("escape_gap")
     return row
 
 
@@ -151,20 +230,37 @@ def flagged(row: dict, rule: DisagreementRule) -> bool:
     conventional = [(row.get("forget_prob"), rule.prob_max), (row.get("forget_rouge"), rule.rouge_max)]
     present = [(v, cap) for v, cap in conventional if v is not None]
     success = bool(present) and all(v < cap for v, cap in present)
-    return success and row.get("spurious") is not None and row["spurious"] > rule.spurious_min
+    spurious = _rate_value(row.get("spurious"))
+    return success and spurious is not None and spurious > rule.spurious_min
 
 
-def build_rows(paths: Sequence[str | os.PathLike], rule: DisagreementRule) -> list[dict]:
+def mark_ties(rows: list[BoardRow], key: str = "spurious") -> None:
+    """Each row's `tied_with`: the other runs whose 95% interval of `key` overlaps its own."""
+    for row in rows:
+        mine = row.get(key)
+        row.tied_with = [
+            other.run
+            for other in rows
+            if other is not row
+            and isinstance(mine, Rate)
+            and mine.n
+            and other.get(key).n
+            and mine.overlaps(other.get(key))
+        ]
+
+
+def build_rows(paths: Sequence[str | os.PathLike], rule: DisagreementRule) -> list[BoardRow]:
     if not paths:
         raise DataError("no runs given")
     rows, seen = [], {}
     for path in paths:
         row = read_row(path)
-        seen[row["run"]] = seen.get(row["run"], 0) + 1
-        if seen[row["run"]] > 1:  # two runs with one name stay apart
-            row["run"] = f"{row['run']} ({seen[row['run']]})"
-        row["flag"] = flagged(row, rule)
+        seen[row.run] = seen.get(row.run, 0) + 1
+        if seen[row.run] > 1:  # two runs with one name stay apart
+            row.run = f"{row.run} ({seen[row.run]})"
+        row.flag = flagged(row, rule)
         rows.append(row)
+    mark_ties(rows)
     return rows
 
 
@@ -177,16 +273,36 @@ def _cell(value, kind: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if kind == "rate":
+        if isinstance(value, Rate):
+            return value.text(counts=False)
         return f"{100 * value:.0f}%"
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _shown(rows: list[dict]) -> list[tuple[str, str, str]]:
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, Rate) and not value.n)
+
+
+def _shown(rows: list[BoardRow]) -> list[tuple[str, str, str]]:
     """The columns at least one row has a value for (run and flag always)."""
-    return [c for c in COLUMNS if c[0] in ("run", "flag") or any(r.get(c[0]) is not None for r in rows)]
+    return [c for c in COLUMNS if c[0] in ("run", "flag") or any(_present(r.get(c[0])) for r in rows)]
 
 
-def to_markdown(rows: list[dict], rule: DisagreementRule) -> str:
+def notes(rows: list[BoardRow]) -> list[str]:
+    """What a reader must know to read the rates: intervals, ties, too few items."""
+    out = [
+        "Rates are shares of judged forget items with Wilson 95% intervals in brackets; n = judged items. "
+        "Two runs are tied where their spurious intervals overlap."
+    ]
+    small = [r.run for r in rows if r.verdicts.n_judged < MIN_RESOLVABLE_ITEMS]
+    if small:
+        out.append(
+            f"Under {MIN_RESOLVABLE_ITEMS} judged items ({', '.join(small)}): differences between methods are not resolvable."
+        )
+    return out
+
+
+def to_markdown(rows: list[BoardRow], rule: DisagreementRule) -> str:
     cols = [c for c in _shown(rows) if c[0] != "flag"]
 
     def esc(s):
@@ -198,26 +314,45 @@ def to_markdown(rows: list[dict], rule: DisagreementRule) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {MARKER if r['flag'] else ''} | "
+            f"| {MARKER if r.flag else ''} | "
             + " | ".join(esc(_cell(r.get(key), kind)) for key, _, kind in cols)
             + " |"
         )
     return (
         "\n".join(lines)
         + "\n\n"
-        + f"{MARKER} = {rule.describe()}. Rates are shares of judged forget items; squeeze statistics in nats (mean over items).\n"
+        + f"{MARKER} = {rule.describe()}. "
+        + " ".join(notes(rows))
+        + " Squeeze statistics in nats (mean over items).\n"
     )
 
 
-def to_csv(rows: list[dict]) -> str:
-    keys = [k for k, _, _ in COLUMNS] + ["n_items", "path"]
+def to_csv(rows: list[BoardRow]) -> str:
+    """One column per value; a rate column is followed by its interval's ends (KEY_ci_low, KEY_ci_high)."""
+    keys: list[str] = []
+    for key, _, kind in COLUMNS:
+        keys += [key, f"{key}_ci_low", f"{key}_ci_high"] if kind == "rate" else [key]
+    keys += ["n_items", "path"]
+    rate_keys = {key for key, _, kind in COLUMNS if kind == "rate"}
+
+    def cells(r: BoardRow) -> list:
+        out = []
+        for key in keys:
+            base = key.rsplit("_ci_", 1)[0] if "_ci_" in key and key.rsplit("_ci_", 1)[0] in rate_keys else None
+            if base is not None:
+                value = r.get(base)
+                ci = value.ci95 if isinstance(value, Rate) else None
+                out.append("" if ci is None else ci[0] if key.endswith("_low") else ci[1])
+                continue
+            value = _rate_value(r.get(key))
+            out.append("" if value is None else str(value).lower() if isinstance(value, bool) else value)
+        return out
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(keys)
     for r in rows:
-        writer.writerow(
-            ["" if r.get(k) is None else str(r[k]).lower() if isinstance(r[k], bool) else r[k] for k in keys]
-        )
+        writer.writerow(cells(r))
     return buffer.getvalue()
 
 
@@ -249,7 +384,7 @@ table.board td.text { text-align: left; } tr.flag { background: #ffe9e6; } .mark
 """
 
 
-def to_html(rows: list[dict], rule: DisagreementRule) -> str:
+def to_html(rows: list[BoardRow], rule: DisagreementRule) -> str:
     cols = _shown(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
     body = []
@@ -257,14 +392,15 @@ def to_html(rows: list[dict], rule: DisagreementRule) -> str:
         cells = []
         for key, _, kind in cols:
             if key == "flag":
-                cells.append(f'<td class="text marker">{MARKER if r["flag"] else ""}</td>')
+                cells.append(f'<td class="text marker">{MARKER if r.flag else ""}</td>')
             elif kind == "text":
                 cells.append(f'<td class="text">{html.escape(_cell(r.get(key), kind))}</td>')
             else:
                 value = r.get(key)
-                raw = "" if value is None else repr(float(value))
+                number = _rate_value(value)
+                raw = "" if number is None else repr(float(number))
                 cells.append(f'<td data-v="{raw}">{html.escape(_cell(value, kind))}</td>')
-        body.append(f"<tr{' class=flag' if r['flag'] else ''}>" + "".join(cells) + "</tr>")
+        body.append(f"<tr{' class=flag' if r.flag else ''}>" + "".join(cells) + "</tr>")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>squeeze leaderboard</title>'
         f"<style>{_CSS}</style></head><body>\n<h1>squeeze leaderboard</h1>\n"
@@ -272,7 +408,8 @@ def to_html(rows: list[dict], rule: DisagreementRule) -> str:
         "Click a column to sort.</p>\n"
         f'<table class="board"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>\n"
         f'<p><span class="marker">{MARKER}</span> = {html.escape(rule.describe())}.</p>\n'
-        f"<script>{_SORT_JS}</script>\n</body></html>\n"
+        + "".join(f"<p>{html.escape(note)}</p>\n" for note in notes(rows))
+        + f"<script>{_SORT_JS}</script>\n</body></html>\n"
     )
 
 
@@ -286,7 +423,7 @@ def write_leaderboard(
     paths: Sequence[str | os.PathLike],
     out: str | os.PathLike | None = None,
     rule: DisagreementRule = DisagreementRule(),
-) -> tuple[list[dict], dict[str, Path]]:
+) -> tuple[list[BoardRow], dict[str, Path]]:
     """Rows and the files written: leaderboard.md, .csv, .html and .png in `out`."""
     from squeeze.core.rundir import write_text
     from squeeze.diagnose.plots import plot_leaderboard

@@ -121,12 +121,19 @@ def generate(
                         row = p * n + j
                         ids = new_tokens[row].tolist()
                         length = _truncate_at_eos(ids, eos_ids, pad_id)
+                        # Cut off: no EOS and every one of max_new_tokens used (a batch-mate's
+                        # longer answer pads a finished one, which is not cut off).
+                        ended = any(tok in eos_ids for tok in ids[:length]) or length < max_new_tokens
                         ids = ids[:length]
                         logps = []
                         for t, tok in enumerate(ids):
                             src = row if beam_indices is None else int(beam_indices[row, t])
                             logps.append(float(step_logprobs[src, t, tok]))
-                        cands.append(Candidate(text=decode_answer(tokenizer, ids), token_ids=ids, token_logprobs=logps))
+                        cands.append(
+                            Candidate(
+                                text=decode_answer(tokenizer, ids), token_ids=ids, token_logprobs=logps, ended=ended
+                            )
+                        )
                     results.append(cands)
     finally:
         model.train(was_training)
