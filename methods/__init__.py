@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from methods.base import ForgetInputs, Objective
+from methods.base import Augmentation, ForgetInputs, Objective, RetainTerm
 from methods.bs_s import BS_S
 from methods.bs_t import BS_T
 from methods.ga import GA
@@ -38,6 +38,13 @@ OBJECTIVES: dict[str, Objective] = {
 # Logit-based retain losses; RMU's activation-based one (rmu_retain_loss) is called directly.
 RETAIN_LOSSES = {"nll": nll_retain_loss, "kl": kl_retain_loss}
 
+# Every retain loss by name, with what the trainer must prepare for it.
+RETAIN_TERMS: dict[str, RetainTerm] = {
+    "nll": RetainTerm("nll", nll_retain_loss),
+    "kl": RetainTerm("kl", kl_retain_loss, needs_frozen_model=True),
+    "rmu": RetainTerm("rmu", rmu_retain_loss, needs_frozen_model=True, uses_hidden_states=True),
+}
+
 
 def get_objective(name: str) -> Objective:
     try:
@@ -49,7 +56,9 @@ def get_objective(name: str) -> Objective:
 def resolve_params(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The method's defaults updated by `overrides`; an unknown key is one clear error.
 
-    Returns a fresh copy, so callers may mutate it without touching the registry.
+    Returns a fresh copy, so callers may mutate it without touching the registry. An
+    objective that checks its parameters (`check_params`) has them checked; one that runs a
+    base objective gets the base's parameters resolved the same way.
     """
     objective = get_objective(name)
     params = copy.deepcopy(objective.defaults)
@@ -58,14 +67,22 @@ def resolve_params(name: str, overrides: dict[str, Any] | None = None) -> dict[s
             known = ", ".join(sorted(params)) or "none"
             raise ValueError(f"unknown parameter {key!r} for method {name!r}; its parameters: {known}")
         params[key] = value
+    if objective.check_params is not None:
+        params = objective.check_params(params, list(OBJECTIVES))
+    base = objective.base_of(params)
+    if base is not None:
+        params[objective.base_objective_keys[1]] = resolve_params(*base)
     return params
 
 
 __all__ = [
     "OBJECTIVES",
     "RETAIN_LOSSES",
+    "RETAIN_TERMS",
+    "Augmentation",
     "ForgetInputs",
     "Objective",
+    "RetainTerm",
     "get_objective",
     "kl_retain_loss",
     "nll_retain_loss",

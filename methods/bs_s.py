@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from methods.base import Objective
+from methods.base import Augmentation, Objective
 
 POLICIES = ("off", "on")
 SAMPLE_MODES = ("sample", "beam")
@@ -87,6 +87,18 @@ def validate_bs_s_params(params: dict[str, Any], known_bases: Sequence[str]) -> 
     return params
 
 
+def bs_s_augmentation(params: dict[str, Any]) -> Augmentation:
+    """What the trainer must sample for BS-S with these (validated) parameters."""
+    return Augmentation(
+        n_samples=int(params["n_samples"]),
+        sample_mode=params["sample_mode"],
+        temperature=float(params["temperature"]),
+        on_policy=params["policy"] == "on",
+        resample_every=int(params["resample_every"]),
+        micro_batch=int(params["aug_micro_batch"]),
+    )
+
+
 BS_S = Objective(
     name="bs_s",
     forget_loss=bs_s_combine,
@@ -105,4 +117,7 @@ BS_S = Objective(
     alpha=0.0,
     retain_loss="nll",
     augments_forget_set=True,
+    base_objective_keys=("base", "base_params"),
+    augmentation=bs_s_augmentation,
+    check_params=validate_bs_s_params,
 )

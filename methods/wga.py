@@ -33,5 +33,11 @@ def wga_forget_loss(inputs: ForgetInputs, beta: float = 1.0) -> torch.Tensor:
 
 
 WGA = Objective(
-    name="wga", forget_loss=wga_forget_loss, defaults={"beta": 1.0}, gamma=1.0, alpha=0.0, retain_loss="nll"
+    name="wga",
+    forget_loss=wga_forget_loss,
+    defaults={"beta": 1.0},
+    gamma=1.0,
+    alpha=0.0,
+    retain_loss="nll",
+    averages_over="tokens",  # (E5) the mean is over the batch's answer tokens
 )

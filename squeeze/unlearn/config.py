@@ -18,8 +18,6 @@ from typing import Any, Literal
 from squeeze.core.config import load_yaml, option, resolve_config
 from squeeze.core.errors import ConfigError
 
-RETAIN_LOSS_NAMES = ("nll", "kl", "rmu")
-
 
 @dataclass
 class UnlearnConfig:
@@ -81,8 +79,10 @@ class UnlearnConfig:
             raise ConfigError(f"epochs must be > 0 when steps is not set, got {self.epochs}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if self.retain_loss is not None and self.retain_loss not in RETAIN_LOSS_NAMES:
-            raise ConfigError(f"retain_loss must be one of {list(RETAIN_LOSS_NAMES)}, got {self.retain_loss!r}")
+        import methods
+
+        if self.retain_loss is not None and self.retain_loss not in methods.RETAIN_TERMS:
+            raise ConfigError(f"retain_loss must be one of {list(methods.RETAIN_TERMS)}, got {self.retain_loss!r}")
         if not self.original:
             raise ConfigError("no original model: pass --original (a model folder or a train-original run)")
         if not self.world and not self.forget:
@@ -147,17 +147,7 @@ def resolve_objective(cfg: UnlearnConfig):
         raise ConfigError(
             f"unknown method {cfg.method!r}; known methods: {', '.join(sorted(methods.OBJECTIVES))}"
         ) from exc
-    params = _merge_params(cfg.method, cfg.params)
-    if isinstance(params.get("policy"), bool):  # YAML 1.1 reads a bare `off`/`on` as a boolean
-        params["policy"] = "on" if params["policy"] else "off"
-    if objective.augments_forget_set:  # BS-S: resolve its base objective's parameters too
-        from methods.bs_s import validate_bs_s_params
-
-        try:
-            validate_bs_s_params(params, list(methods.OBJECTIVES))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        params["base_params"] = _merge_params(params["base"], params.get("base_params") or {})
+    params = _merge_params(cfg.method, cfg.params)  # checked, and a base objective's resolved too
     resolved = dataclasses.replace(
         cfg,
         gamma=objective.gamma if cfg.gamma is None else cfg.gamma,
@@ -165,9 +155,13 @@ def resolve_objective(cfg: UnlearnConfig):
         retain_loss=objective.retain_loss if cfg.retain_loss is None else cfg.retain_loss,
         params=params,
     )
-    if resolved.retain_loss == "rmu" and not objective.needs_hidden_states:
-        raise ConfigError(f"retain_loss 'rmu' needs RMU's hidden states; method {cfg.method!r} has none")
-    return resolved.check(), objective
+    resolved.check()
+    term = methods.RETAIN_TERMS[resolved.retain_loss]
+    if term.uses_hidden_states and not objective.needs_hidden_states:
+        raise ConfigError(
+            f"retain_loss {term.name!r} needs hidden states at the objective's layer; method {cfg.method!r} has none"
+        )
+    return resolved, objective
 
 
 def _merge_params(name: str, given: dict) -> dict:

@@ -137,13 +137,14 @@ def sample_augmented(
     tokenizer,
     prompts: Sequence[list[int]],
     targets: Sequence[str],
-    params: dict,
+    augmentation,
     seed: int,
     max_new_tokens: int,
     batch_size: int,
     accelerator,
 ) -> list[list[AugSample]]:
-    """`n_samples` responses per prompt from `model`; copies of the target and empty answers dropped.
+    """`augmentation.n_samples` responses per prompt from `model` (a methods.Augmentation says
+    how to sample); copies of the target and empty answers dropped.
 
     Each process samples its share of the prompts (every world-th one) and the shares are
     gathered, so every process ends with the samples of every prompt.
@@ -158,11 +159,11 @@ def sample_augmented(
         model,
         tokenizer,
         [prompts[i] for i in mine],
-        n=int(params["n_samples"]),
-        mode=params["sample_mode"],
+        n=augmentation.n_samples,
+        mode=augmentation.sample_mode,
         max_new_tokens=max_new_tokens,
-        temperature=float(params["temperature"]),
-        batch_size=max(1, batch_size // int(params["n_samples"])),  # rows per generate call stay ~batch_size for any N
+        temperature=augmentation.temperature,
+        batch_size=max(1, batch_size // augmentation.n_samples),  # rows per generate call stay ~batch_size for any N
         seed=seed * 1_000_003 + rank,
         progress=accelerator.is_main_process,
     )

@@ -43,10 +43,6 @@ from squeeze.unlearn import data
 from squeeze.unlearn.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, truncate_log
 from squeeze.unlearn.config import UnlearnConfig, check_run_dir, resolve_objective
 
-# Objectives whose loss is a mean over answer tokens, not sequences (methods/wga.py): BS-S
-# weighs their augmented micro-batches by token count so the sum is the mean over D_aug.
-TOKEN_MEAN_OBJECTIVES = {"wga"}
-
 
 class TrainerHook(Protocol):
     """What the tracker implements. Called on every process; write files only on the main one."""
@@ -66,16 +62,19 @@ class Trainer:
         self.hooks, self.resume = list(hooks), resume
         self.run = RunDir(self.cfg.out)
         self.params = dict(self.cfg.params)
-        # BS-S runs a base objective on both sets; every other objective is its own base.
-        self.bs_s = self.params if self.objective.augments_forget_set else None
-        self.base = methods.get_objective(self.bs_s["base"]) if self.bs_s else self.objective
-        self.base_params = self.bs_s["base_params"] if self.bs_s else self.params
+        # An augmenting objective (BS-S) runs a base objective on both sets; every other
+        # objective is its own base.
+        self.augment = self.objective.augmentation(self.params) if self.objective.augments_forget_set else None
+        base = self.objective.base_of(self.params)
+        self.base = methods.get_objective(base[0]) if base else self.objective
+        self.base_params = base[1] if base else self.params
+        self.retain_term = methods.RETAIN_TERMS[self.cfg.retain_loss]
         # RMU updates only the layers up to its own; DDP must not wait for the others' grads.
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.base.needs_hidden_states)
         self.accelerator = Accelerator(cpu=self.cfg.device == "cpu", kwargs_handlers=[ddp])
         self.is_main = self.accelerator.is_main_process
         self.sharded = self.accelerator.distributed_type.value in ("FSDP", "DEEPSPEED")
-        if self.sharded and (self.cfg.checkpoint_every or self.bs_s or self.cfg.lora):
+        if self.sharded and (self.cfg.checkpoint_every or self.augment or self.cfg.lora):
             # Sampling would need every shard in lockstep; checkpoints and LoRA merging need whole weights.
             raise ConfigError(
                 "under FSDP/DeepSpeed the trainer runs without checkpoints (checkpoint_every=0), BS-S or LoRA; use DDP for those"
@@ -86,7 +85,7 @@ class Trainer:
             )
         set_seed(self.cfg.seed)  # the same seed on every process: they draw the same global batches
         check_run_dir(self.cfg, resume)
-        original = data.resolve_original(self.cfg.original)
+        original = self.original_dir = data.resolve_original(self.cfg.original)
         self.tokenizer = load_tokenizer(original)
         self.forget_set, self.retain_set = data.load_sets(self.cfg.world, self.cfg.forget, self.cfg.retain)
         self.uses_retain = self.cfg.alpha != 0
@@ -100,9 +99,9 @@ class Trainer:
 
         model = load_model(original, device="cpu")
         self.layer = self._resolve_layer(model.config.num_hidden_layers)
-        on_policy_ref = self.bs_s is not None and self.bs_s["policy"] == "on" and self.base.needs_reference_logprobs
+        on_policy_ref = self.augment is not None and self.augment.on_policy and self.base.needs_reference_logprobs
         self.frozen = None
-        if self.uses_retain and self.cfg.retain_loss in ("kl", "rmu") or on_policy_ref:
+        if self.uses_retain and self.retain_term.needs_frozen_model or on_policy_ref:
             self.frozen = load_model(original, device=self.accelerator.device).eval().requires_grad_(False)
         if self.cfg.lora:
             from peft import LoraConfig, get_peft_model
@@ -170,7 +169,7 @@ class Trainer:
             self.tokenizer,
             prompts,
             targets,
-            self.bs_s,
+            self.augment,
             seed,
             self.cfg.gen_max_new_tokens,
             self.cfg.score_batch_size,
@@ -217,18 +216,18 @@ class Trainer:
 
     def _retain_loss(self, pairs) -> torch.Tensor:
         batch = self._batch(pairs)
-        name = self.cfg.retain_loss
-        out = self._forward(self.model, batch, hidden=name == "rmu")
-        if name == "rmu":
+        term = self.retain_term
+        out = self._forward(self.model, batch, hidden=term.uses_hidden_states)
+        if term.uses_hidden_states:  # activations against the frozen model's, at the objective's layer
             with torch.no_grad():
                 frozen = self._forward(self.frozen, batch, hidden=True).hidden_states[self.layer + 1]
-            return methods.rmu_retain_loss(out.hidden_states[self.layer + 1], frozen, batch["labels"] != IGNORE_INDEX)
+            return term.loss(out.hidden_states[self.layer + 1], frozen, batch["labels"] != IGNORE_INDEX)
         logits, labels = shift_for_next_token(out.logits, batch["labels"])
-        if name == "kl":
+        if term.needs_frozen_model:
             with torch.no_grad():
                 ref_logits, _ = shift_for_next_token(self._forward(self.frozen, batch).logits, batch["labels"])
-            return methods.RETAIN_LOSSES["kl"](logits, ref_logits, labels)
-        return methods.RETAIN_LOSSES["nll"](logits, labels)
+            return term.loss(logits, ref_logits, labels)
+        return term.loss(logits, labels)
 
     def _train_step(self) -> dict:
         """Forward and backward every micro-batch of one step; return the step's mean losses.
@@ -247,8 +246,8 @@ class Trainer:
             r_draw = self.retain_sampler.draw(cfg.retain_batch_size * accum * world)
             r_micro = data.micro_batches(r_draw, cfg.retain_batch_size, accum, rank, world)
         lam = 0.0
-        if self.bs_s:
-            lam = float(self.objective.forget_loss(torch.tensor(0.0), torch.tensor(1.0), **self.bs_s))
+        if self.augment:  # the combination is linear in its two terms: its weight of the augmented one
+            lam = float(self.objective.forget_loss(torch.tensor(0.0), torch.tensor(1.0), **self.params))
         coef = {"forget": cfg.gamma * (1 - lam), "retain": cfg.alpha, "aug": cfg.gamma * lam}
         units = []
         for k in range(accum):
@@ -257,7 +256,7 @@ class Trainer:
             if r_micro:
                 retain_pairs = [self.retain_pairs[i] for i in r_micro[k]]
                 units.append(("retain", lambda pairs=retain_pairs: self._retain_loss(pairs), 1 / accum))
-        if self.bs_s:
+        if self.augment:
             units += self._augmented_units(sorted({i for m in f_micro for i in m}))
         sums = {"forget": 0.0, "retain": 0.0, "aug": 0.0}
         for n, (kind, loss_fn, share) in enumerate(units):
@@ -271,8 +270,8 @@ class Trainer:
         stats = torch.tensor([sums["forget"], sums["retain"], sums["aug"]], dtype=torch.float64, device=acc.device)
         forget, retain, aug = (float(x) for x in acc.reduce(stats, reduction="mean"))
         row = {"forget": forget, "retain": retain}
-        if self.bs_s:
-            row["forget"] = float(self.objective.forget_loss(torch.tensor(forget), torch.tensor(aug), **self.bs_s))
+        if self.augment:
+            row["forget"] = float(self.objective.forget_loss(torch.tensor(forget), torch.tensor(aug), **self.params))
             row["forget_base"], row["augmented"] = forget, aug
         return {"loss": cfg.gamma * row["forget"] + cfg.alpha * retain, **row}
 
@@ -283,11 +282,11 @@ class Trainer:
         """(E8) this process's augmented micro-batches of `aug_micro_batch` samples, with shares
         that make their sum over all processes the mean of the base loss over every sample."""
         rows = [(self.forget_pairs[i][0], s.token_ids, s.ref_logp) for i in items for s in self.samples[i]]
-        by_tokens = self.base.name in TOKEN_MEAN_OBJECTIVES
+        by_tokens = self.base.averages_over == "tokens"
         size = lambda chunk: sum(len(r[1]) for r in chunk) if by_tokens else len(chunk)  # noqa: E731
         total = torch.tensor(float(size(rows)), dtype=torch.float64, device=self.accelerator.device)
         total = float(self.accelerator.reduce(total, reduction="sum"))
-        world, step = self.accelerator.num_processes, int(self.bs_s["aug_micro_batch"])
+        world, step = self.accelerator.num_processes, self.augment.micro_batch
         units = []
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
@@ -311,7 +310,7 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint)
         else:
-            if self.bs_s:
+            if self.augment:
                 self._resample()
             self._call_hooks(0)
         log_path = self.run / "loss_log.jsonl"
@@ -320,10 +319,10 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"unlearn {cfg.method}", disable=not self.is_main)
         while self.step < self.total_steps:
             if (
-                self.bs_s
-                and self.bs_s["policy"] == "on"
+                self.augment
+                and self.augment.on_policy
                 and self.step > 0
-                and self.step % self.bs_s["resample_every"] == 0
+                and self.step % self.augment.resample_every == 0
             ):
                 self._resample()
             self.model.train()
@@ -369,7 +368,7 @@ class Trainer:
             "retain_sampler": self.retain_sampler.state_dict() if self.retain_sampler else None,
             "scheduler": self.scheduler.state_dict(),
             "hooks": [hook.state_dict() for hook in self.hooks],
-            "bs_s_samples": data.samples_to_rows(self.samples, self._ids(), self.step) if self.bs_s else None,
+            "bs_s_samples": data.samples_to_rows(self.samples, self._ids(), self.step) if self.augment else None,
         }
 
     def _save_checkpoint(self) -> None:
@@ -391,7 +390,7 @@ class Trainer:
             )
         for hook, hook_state in zip(self.hooks, state["hooks"], strict=False):
             hook.load_state_dict(hook_state)
-        if self.bs_s:
+        if self.augment:
             self.samples = data.samples_from_rows(state["bs_s_samples"], self._ids())
 
     def _save_model(self) -> None:
