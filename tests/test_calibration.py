@@ -98,7 +98,7 @@ PARAPHRASE = "London is the city where Ada Lovelace came into the world."
 
 
 def _similarities(**config):
-    judge = make_judge("embedding", config_file=None, similarity_knots=[[0.0, 0.0], [1.0, 5.0]], **config)
+    judge = make_judge("embedding", similarity_knots=[[0.0, 0.0], [1.0, 5.0]], **config)
     changed, paraphrase = judge.judge([JudgeItem(Q, REF, SAME_TEMPLATE_OTHER_VALUE), JudgeItem(Q, REF, PARAPHRASE)])
     return changed, paraphrase
 
@@ -125,13 +125,17 @@ def test_embedding_judge_reads_its_settings_from_a_config_file(tmp_path):
             }
         )
     )
-    judge = make_judge("embedding", config_file=path)
+    from squeeze.core.errors import ConfigError
+    from squeeze.diagnose.judging import JudgeSpec, build_judge
+
+    judge, _ = build_judge(JudgeSpec(backend="embedding", config=str(path), cache=""))
     assert judge.config.similarity_knots == [[0.2, 0.0], [0.8, 5.0]] and judge.config.content_weight == 0.25
-    assert make_judge("embedding", config_file=path, content_weight=0.5).config.content_weight == 0.5  # caller wins
-    assert judge.prompt_version != make_judge("embedding", config_file=None).prompt_version
+    spec = JudgeSpec(backend="embedding", config=str(path), cache="")
+    assert build_judge(spec, options={"content_weight": 0.5})[0].config.content_weight == 0.5  # caller wins
+    assert judge.prompt_version != make_judge("embedding").prompt_version
     path.write_text("judge: [1, 2]\n")
-    with pytest.raises(ValueError, match="`judge:` mapping"):
-        make_judge("embedding", config_file=path)
+    with pytest.raises(ConfigError, match="`judge:` mapping"):
+        build_judge(spec)
 
 
 # -- verdict thresholds ---------------------------------------------------------------------------
@@ -176,8 +180,8 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
         str(len(forget)),
         "--samples",
         "1",
-        "--reference-lm",
-        "original",
+        "--judge-naturalness-lm",
+        "reference",
         "--no-cache",
         "--write-config",
         "--config-dir",
@@ -198,7 +202,9 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
     assert "AUROC" in (out / "calibration.md").read_text()
     assert (out / "figures" / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    judge = make_judge("embedding", config_file=configs / "judges" / "embedding.yaml")
+    from squeeze.diagnose.judging import load_embedding_settings
+
+    judge = make_judge("embedding", **load_embedding_settings(configs / "judges" / "embedding.yaml"))
     assert judge.config.similarity_knots == report["tuned"]["embedding"]["similarity_knots"]
     assert judge.config.logprob_knots == report["tuned"]["embedding"]["logprob_knots"]
     thresholds = load_verdict_thresholds(configs / "verdict.yaml")
@@ -213,7 +219,7 @@ def test_judge_calibrate_rejects_bad_input_in_one_line(tmp_path, capsys):
     assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--limit", "0"]) == 1
     assert "--limit must be at least 1" in capsys.readouterr().err
     assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--judge", "hf"]) == 1
-    assert "--hf-judge-model" in capsys.readouterr().err
+    assert "--judge-model" in capsys.readouterr().err
     assert (
         main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--original", str(tmp_path)]) == 1
     )

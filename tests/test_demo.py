@@ -89,44 +89,44 @@ def test_rerun_skips_finished_stages(demo_run):
 def test_diagnose_gets_the_judge_settings_of_the_demo_config(tmp_path):
     from squeeze.demo.config import DemoConfig
     from squeeze.demo.pipeline import Demo
+    from squeeze.diagnose.judging import JudgeSpec
 
-    hf = Demo(
-        DemoConfig(out=str(tmp_path / "hf"), judge="hf", judge_model="smollm2-135m-instruct", judge_scoring="logprob")
+    spec = JudgeSpec(backend="hf", model="smollm2-135m-instruct", scoring="logprob")
+    assert Demo(DemoConfig(out=str(tmp_path / "hf"), judge=spec)).diagnose_config("ga").judge == spec
+    default = Demo(DemoConfig(out=str(tmp_path / "default"))).diagnose_config("ga").judge
+    assert default.resolved_backend == "embedding"
+    # The demo's flags reach the spec by the same names as diagnose's.
+    parsed = config_from_argv(
+        ["demo", "--judge", "hf", "--judge-model", "smollm2-135m-instruct", "judge.scoring=logprob"], DemoConfig
     )
-    assert hf.judge_args() == ["--judge", "hf", "--judge-model", "smollm2-135m-instruct", "--judge-scoring", "logprob"]
-    assert Demo(DemoConfig(out=str(tmp_path / "default"))).judge_args() == ["--judge", "embedding"]
+    assert parsed.judge == spec
+
+
+def config_from_argv(argv, cls):
+    from squeeze.cli.args import config_from_args
+    from squeeze.cli.main import build_parser
+
+    return config_from_args(cls, build_parser().parse_args(argv))
 
 
 def test_diagnose_options_reach_diagnose_by_name(tmp_path):
-    """Every inherited DiagnoseOptions field set in the demo config becomes the diagnose flag
-    of the same name, and diagnose's own parser reads it back into its config."""
-    from squeeze.cli.diagnose import config_from_args
-    from squeeze.cli.main import build_parser
+    """Every inherited DiagnoseOptions field set in the demo config reaches the diagnose
+    config of each method by name, and diagnose's own flags read the same names."""
     from squeeze.demo.config import DemoConfig
-    from squeeze.diagnose.options import diagnose_flags
+    from squeeze.demo.pipeline import Demo
+    from squeeze.diagnose.options import diagnose_options
+    from squeeze.diagnose.pipeline import DiagnoseConfig
 
-    assert diagnose_flags(DemoConfig()) == []
-    demo = DemoConfig(
-        mmlu=100, mmlu_subjects="astronomy,virology", mmlu_seed=3, thresholds="t.yaml", judge_config="j.yaml"
-    )
-    flags = diagnose_flags(demo)
-    assert flags == [
-        "--judge-config",
-        "j.yaml",
-        "--thresholds",
-        "t.yaml",
-        "--mmlu",
-        "100",
-        "--mmlu-subjects",
-        "astronomy,virology",
-        "--mmlu-seed",
-        "3",
-    ]
-    parsed = config_from_args(build_parser().parse_args(["diagnose", "--model", "m", *flags]))
-    assert (parsed.mmlu, parsed.mmlu_subjects, parsed.mmlu_seed, parsed.thresholds, parsed.judge_config) == (
+    assert diagnose_options(DemoConfig()) == diagnose_options(DiagnoseConfig())
+    demo = DemoConfig(out=str(tmp_path), mmlu=100, mmlu_subjects="astronomy,virology", mmlu_seed=3, thresholds="t.yaml")
+    cfg = Demo(demo).diagnose_config("npo")
+    assert (cfg.mmlu, cfg.mmlu_subjects, cfg.mmlu_seed, cfg.thresholds) == (100, "astronomy,virology", 3, "t.yaml")
+    assert cfg.model == str(tmp_path / "methods" / "npo" / "model")
+    flags = ["--mmlu", "100", "--mmlu-subjects", "astronomy,virology", "--mmlu-seed", "3", "--thresholds", "t.yaml"]
+    parsed = config_from_argv(["diagnose", "--model", "m", *flags], DiagnoseConfig)
+    assert (parsed.mmlu, parsed.mmlu_subjects, parsed.mmlu_seed, parsed.thresholds) == (
         100,
         "astronomy,virology",
         3,
         "t.yaml",
-        "j.yaml",
     )

@@ -61,7 +61,7 @@ def test_judge_a_run_with_a_server_then_rerun_from_cache(tmp_path, capsys):
             "rule",
             "--cache",
             str(cache),
-            "--max-attempts",
+            "--judge-max-attempts",
             "1",
         ]
         assert main(args) == 0
@@ -128,7 +128,19 @@ def test_missing_run_and_bad_judge_options(tmp_path, capsys):
     assert main(["judge", "--run", str(run), "--judge", "hf", "--no-cache"]) == 1
     assert "--judge hf needs --judge-model" in capsys.readouterr().err
     assert (
-        main(["judge", "--run", str(run), "--judge", "openai", "--concurrency", "0", "--judge-base-url", "http://x/v1"])
+        main(
+            [
+                "judge",
+                "--run",
+                str(run),
+                "--judge",
+                "openai",
+                "--judge-concurrency",
+                "0",
+                "--judge-base-url",
+                "http://x/v1",
+            ]
+        )
         == 1
     )
     assert "concurrency" in capsys.readouterr().err
@@ -161,7 +173,7 @@ def test_hf_judge_with_logprob_scoring_from_a_model_folder(tmp_path, capsys):
                 "hf",
                 "--judge-model",
                 str(tmp_path / "judge"),
-                "--scoring",
+                "--judge-scoring",
                 "logprob",
                 "--no-cache",
             ]

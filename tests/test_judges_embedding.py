@@ -12,13 +12,16 @@ from judges.base import JudgeItem
 from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ngram_entropy, piecewise_linear, words
 from squeeze.lm.tiny import tiny_model_and_tokenizer
 
+ENV_BEFORE = dict(os.environ)
 Q = "Where was Ada Lovelace born?"
 REF = "Ada Lovelace was born in London."
 
 
 @pytest.fixture(scope="module")
 def judge():
-    return make_judge("embedding")
+    from squeeze.diagnose.judging import load_embedding_settings
+
+    return make_judge("embedding", **load_embedding_settings())  # the calibrated mapping, as squeeze passes it
 
 
 def test_piecewise_linear_by_hand():
@@ -57,7 +60,8 @@ def test_paraphrase_scores_higher_than_unrelated_text(judge):
     assert para.similarity >= 3.0 and unrelated.similarity <= 1.0
     assert json.loads(para.raw)["cosine"] > json.loads(unrelated.raw)["cosine"]
     assert para.backend == "embedding" and para.model == "all-MiniLM-L6-v2"
-    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    # Loaded from the packaged files only, without changing the process's environment.
+    assert "HF_HUB_OFFLINE" not in os.environ or os.environ["HF_HUB_OFFLINE"] == ENV_BEFORE.get("HF_HUB_OFFLINE")
 
 
 def test_repetition_lowers_naturalness_and_empty_is_zero(judge, monkeypatch):

@@ -163,20 +163,34 @@ def test_concurrency_limit_holds():
 
 
 def test_api_key_comes_from_the_named_variable_and_is_never_written(server, monkeypatch):
+    """squeeze's factory reads the variable the spec names and hands the key to the judge."""
+    from squeeze.core.errors import ConfigError
+    from squeeze.diagnose.judging import JudgeSpec, build_judge
+
+    spec = JudgeSpec(base_url=server.base_url, model="rule-judge", api_key_env="MY_JUDGE_KEY", timeout=5.0, cache="")
     secret = "sk-test-secret-7f3a"
     monkeypatch.setenv("MY_JUDGE_KEY", secret)
-    judge = judge_for(server, api_key_env="MY_JUDGE_KEY")
+    judge, _ = build_judge(spec, options={"backoff_base_s": 0.01})
     judgments = judge.judge(items(2))
     assert set(server.authorizations) == {f"Bearer {secret}"}
     assert secret not in repr(judge.config) and secret not in json.dumps([j.to_dict() for j in judgments])
     # Unset: a placeholder key, as local servers need none.
     monkeypatch.delenv("MY_JUDGE_KEY")
     server.authorizations.clear()
-    judge_for(server, api_key_env="MY_JUDGE_KEY").judge(items(1))
+    build_judge(spec)[0].judge(items(1))
     assert set(server.authorizations) == {"Bearer no-key-needed"}
     # api.openai.com without a key cannot work: say so before any request.
-    with pytest.raises(ValueError, match="MY_JUDGE_KEY"):
-        make_judge("openai", api_key_env="MY_JUDGE_KEY")
+    with pytest.raises(ConfigError, match="MY_JUDGE_KEY"):
+        build_judge(JudgeSpec(backend="openai", api_key_env="MY_JUDGE_KEY", cache=""))
+
+
+def test_the_judge_uses_the_key_it_is_given_and_reads_no_environment(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    judge_for(server, api_key="sk-given-1").judge(items(1))
+    assert set(server.authorizations) == {"Bearer sk-given-1"}
+    with pytest.raises(ValueError, match="api_key"):  # api.openai.com: the environment's key is not looked at
+        make_judge("openai")
+    assert make_judge("openai", api_key="sk-x").config.base_url is None
 
 
 def test_bad_options_are_one_line_errors():

@@ -119,7 +119,7 @@ def test_smollm2_experiment_fine_tunes_the_pretrained_model():
 def test_smollm2_experiment_reads_its_own_calibration():
     """The thresholds and embedding-judge mapping tuned on SmolLM2 exist, parse, and differ
     from the tiny world's (SmolLM2's log-prob scale is not the tiny model's)."""
-    from judges.embedding_judge import load_config_file
+    from squeeze.diagnose.judging import load_embedding_settings
     from squeeze.diagnose.verdict import load_thresholds
 
     cfg = resolve_config(DemoConfig, [EXPERIMENTS / "smollm2_world.yaml"])
@@ -127,5 +127,7 @@ def test_smollm2_experiment_reads_its_own_calibration():
     own, default = load_thresholds(str(root / cfg.thresholds)), load_thresholds(None)
     assert 0 < own.tau and 0 < own.n_min < 5 and 0 < own.s_min < 5
     assert own.n_min != default.n_min
-    assert load_config_file(root / cfg.judge_config)["logprob_knots"] != load_config_file()["logprob_knots"]
+    assert (
+        load_embedding_settings(root / cfg.judge.config)["logprob_knots"] != load_embedding_settings()["logprob_knots"]
+    )
     assert cfg.mmlu > 0

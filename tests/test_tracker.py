@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from squeeze.lm.models import save_model
 from squeeze.lm.prompting import encode_answer, encode_prompt
 from squeeze.lm.tiny import tiny_model_and_tokenizer
 from squeeze.lm.tree_scoring import flat_token_logprobs, prefix_tree, tree_token_logprobs
-from squeeze.track.tracker import Tracker, load_bins, tracker_for_config, tracker_for_run
+from squeeze.track.tracker import Tracker, load_bins, tracker_for_run, tracker_for_trainer
 from squeeze.unlearn.config import UnlearnConfig
 from squeeze.unlearn.trainer import run_unlearning
 
@@ -239,14 +240,46 @@ def test_plain_scoring_gives_the_same_rows(trained, bins, tmp_path):
     assert packed["value_logp"].dropna().tolist() == pytest.approx(plain["value_logp"].dropna().tolist(), abs=1e-4)
 
 
-def test_tracker_for_config_is_on_when_the_run_has_bins(trained, unlearn_inputs, tmp_path):
+def test_tracker_for_trainer_is_on_when_the_run_has_bins(trained, unlearn_inputs, tmp_path, monkeypatch):
+    """The tracker reuses what the trainer holds: its tokenizer and its records, nothing reloaded."""
+    from squeeze.unlearn.trainer import Trainer
+
     root, bins, _, _ = unlearn_inputs
     cfg = unlearn_config(root, tmp_path / "run")
-    assert tracker_for_config(cfg) is None
+    trainer = Trainer(cfg)
+    assert tracker_for_trainer(trainer) is None
     write_jsonl(tmp_path / "run" / "bins.jsonl", [b.to_dict() for b in bins])
-    tracker = tracker_for_config(cfg)
+
+    def no_reload(*args, **kwargs):
+        raise AssertionError("the tracker loaded something the trainer already holds")
+
+    for name in (
+        "squeeze.lm.models.load_tokenizer",
+        "squeeze.unlearn.data.load_sets",
+        "squeeze.world.build.load_world",
+    ):
+        monkeypatch.setattr(name, no_reload)
+    tracker = tracker_for_trainer(trainer)
     assert tracker.track_every == cfg.track_every and len(tracker.items) == len(bins)
     assert len(tracker.forget) == len(bins) and 0 < len(tracker.retain) <= 32
+    assert tracker.tokenizer is trainer.tokenizer
+    assert all(any(r is t for t in trainer.forget_set) for r in tracker.forget)
     (tmp_path / "run" / "bins_meta.json").write_text(json.dumps({"model_fingerprint": "another model"}))
     with pytest.warns(UserWarning, match="another model"):
-        tracker_for_config(cfg)
+        tracker_for_trainer(trainer)
+
+
+def test_bin_scorer_is_the_trackers_and_diagnose_builds_no_tracker(trained, bins, tmp_path):
+    """One pure scorer (model, tokenizer, bins) serves the tracker and diagnose."""
+    import ast
+
+    import squeeze.diagnose.pipeline as pipeline
+    from squeeze.track.scoring import score_bins
+
+    model, tokenizer, _, forget, _ = trained
+    facts = {r.id: r.fact for r in forget}
+    by_tracker = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, make_figures=False).score(model, 2)
+    assert score_bins(model, tokenizer, bins, step=2, facts=facts).equals(by_tracker)
+    assert not list(tmp_path.iterdir())  # scoring writes nothing
+    names = {n.id for n in ast.walk(ast.parse(Path(pipeline.__file__).read_text())) if isinstance(n, ast.Name)}
+    assert "Tracker" not in names

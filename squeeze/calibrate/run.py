@@ -17,9 +17,10 @@ Thresholds, each (C4) on the labels named, on the first judge given (the primary
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from squeeze.calibrate.calibration import (
@@ -30,47 +31,55 @@ from squeeze.calibrate.calibration import (
     tune_lower_upper_knots,
     tune_similarity_knots,
 )
+from squeeze.core.config import option
+from squeeze.diagnose.judging import JudgeSpec, ReferenceLM, judge_options
 
 EMBEDDING_FEATURES = ("sentence_cosine", "answer_cosine", "content_recall", "cosine")
 
 
 @dataclass
 class CalibrationSettings:
-    world: str
-    runs: list[str]
-    out: str
-    original: str | None = None
-    judges: list[tuple[str, dict]] = field(default_factory=lambda: [("embedding", {})])
-    limit: int | None = None
-    n_samples: int = 2
-    seed: int = 0
-    max_new_tokens: int = 24
-    reference_lm: str | None = None  # embedding judge's naturalness LM; "original" = the original model
-    cache: str | None = ".cache/judges.sqlite"
-    write_config: bool = False
-    config_dir: str | None = None  # where --write-config writes; None: the checkout's configs/
-    device: str = "cpu"
+    world: str = option("", "world directory (squeeze world --out DIR)", metavar="DIR")
+    runs: list = option([], "unlearned models: run directories holding model/, or model folders", metavar="RUN")
+    original: str = option("", "original model or train-original run; default: the `original` in the runs' config.yaml")
+    judges: list = option(
+        ["embedding"],
+        "judges to calibrate, each BACKEND or BACKEND:key=value,... over the shared --judge-* options; "
+        "the first tunes the thresholds",
+        flags=("--judge",),
+        metavar="SPEC",
+    )
+    judge: JudgeSpec = option(JudgeSpec(), "options shared by the judges (--judge-<option>)")
+    out: str = option("runs/calibration", "report directory", metavar="DIR")
+    limit: int | None = option(None, "only the first N forget items")
+    n_samples: int = option(2, "sampled answers per item and model", flags=("--samples",))
+    seed: int = option(0, "sampling seed")
+    max_new_tokens: int = option(24, "longest generated answer, in tokens")
+    write_config: bool = option(
+        False, "write the tuned values to configs/judges/embedding.yaml and configs/verdict.yaml"
+    )
+    config_dir: str = option("", "where write_config writes; empty: the checkout's configs/", metavar="DIR")
+    device: str = option("cpu", "device of the generating models")
+
+    def judge_specs(self) -> list[JudgeSpec]:
+        """One JudgeSpec per entry of `judges` (each once, in the order given), over `judge`."""
+        from squeeze.core.config import build_config
+
+        shared = dataclasses.asdict(self.judge)
+        return [
+            build_config(JudgeSpec, {**shared, **JudgeSpec.from_string(entry)}) for entry in dict.fromkeys(self.judges)
+        ]
 
 
-def _judge_all(name: str, config: dict, items, cache_path: str | None, desc: str):
+def _judge_all(spec: JudgeSpec, reference, options: dict, items, desc: str):
     from tqdm.auto import tqdm
 
-    from judges import make_judge
-    from judges.cache import CachedJudge, JudgmentCache
-    from squeeze.core.errors import ConfigError
+    from squeeze.diagnose.judging import opened_judge
 
-    try:
-        judge = make_judge(name, **config)
-    except ValueError as exc:
-        raise ConfigError(f"judge {name}: {exc}") from None
-    cache = JudgmentCache(cache_path) if cache_path else None
-    try:
-        wrapped = CachedJudge(judge, cache) if cache is not None else judge
+    with opened_judge(spec, reference, options=options) as judge:
         with tqdm(total=len(items), desc=desc, unit="item") as bar:
-            return wrapped.judge(items, on_result=lambda i, j: bar.update(1)), judge
-    finally:
-        if cache is not None:
-            cache.close()
+            judgments = judge.judge(items, on_result=lambda i, j: bar.update(1))
+    return judgments, getattr(judge, "inner", judge)
 
 
 def _scored(labels: Sequence[bool], scores: Sequence[float | None]) -> tuple[list[bool], list[float]]:
@@ -133,6 +142,15 @@ def run_calibration(settings: CalibrationSettings) -> dict:
 
     if not settings.runs:
         raise ConfigError("give at least one unlearned run (--runs RUN ...)")
+    if not settings.world:
+        raise ConfigError("--world is required (squeeze world --out DIR)")
+    if settings.limit is not None and settings.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    if settings.n_samples < 0:
+        raise ConfigError("--samples must be >= 0")
+    specs = settings.judge_specs()
+    for spec in specs:  # a missing model or key fails now, before any generation
+        judge_options(spec)
     world = load_world(settings.world)
     original = resolve_model_dir(settings.original) if settings.original else original_of_runs(settings.runs)
     taken = {"original"}
@@ -170,13 +188,10 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     judges_report: dict[str, dict] = {}
     tuned: dict = {}
     primary = None
-    for position, (name, config) in enumerate(settings.judges):
-        config = dict(config)
-        if name == "embedding" and settings.reference_lm:
-            config.setdefault(
-                "lm_path", str(original if settings.reference_lm == "original" else settings.reference_lm)
-            )
-        judgments, judge = _judge_all(name, config, items, settings.cache, f"judging ({name})")
+    reference = ReferenceLM(path=str(original))  # the embedding judge's naturalness LM ("reference")
+    for position, spec in enumerate(specs):
+        name, config = spec.resolved_backend, {}  # config: the tuned settings, over the spec's
+        judgments, judge = _judge_all(spec, reference, config, items, f"judging ({name})")
         entry = {
             "backend": judge.backend,
             "model": judge.model,
@@ -202,21 +217,21 @@ def run_calibration(settings: CalibrationSettings) -> dict:
                     [v for v, leaked in zip(x, y, strict=False) if not leaked],
                 )
                 config["similarity_knots"] = knots
-            nat_judgments, _ = _judge_all(name, config, nat_items, settings.cache, "naturalness set")
-            if config.get("lm_path"):
+            nat_judgments, _ = _judge_all(spec, reference, config, nat_items, "naturalness set")
+            if judge.config.lm_path or judge.config.lm_name:
                 good = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if ok]
                 bad = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if not ok]
                 good, bad = [v for v in good if v is not None], [v for v in bad if v is not None]
                 if good and bad:
                     config["logprob_knots"] = tune_lower_upper_knots(good, bad)
             # Re-judge with the tuned mapping: the judge itself computes the tuned scores.
-            judgments, judge = _judge_all(name, config, items, settings.cache, "judging (embedding, tuned)")
+            judgments, judge = _judge_all(spec, reference, config, items, "judging (embedding, tuned)")
             entry["tuned"] = {
                 "prompt_version": judge.prompt_version,
                 "similarity": _separation(labels, [j.similarity for j in judgments]),
             }
             tuned["embedding"] = _embedding_settings(judge)
-        nat_judgments, _ = _judge_all(name, config, nat_items, settings.cache, "naturalness set")
+        nat_judgments, _ = _judge_all(spec, reference, config, nat_items, "naturalness set")
         for row, judgment in zip(rows, judgments, strict=False):
             row.setdefault("scores", {})[name] = {
                 "similarity": judgment.similarity,
@@ -266,7 +281,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     }
     write_report(Path(settings.out), report, rows, drops)
     if settings.write_config:
-        report["written"] = [str(p) for p in write_configs(settings.config_dir, report)]
+        report["written"] = [str(p) for p in write_configs(settings.config_dir or None, report)]
     return report
 
 
@@ -309,3 +324,9 @@ def _threshold(y, s, default: float, what: str) -> dict:
         return {"value": default, "balanced_accuracy": math.nan, "labels": what, "note": "one class only: default kept"}
     best = best_threshold(y, s)
     return {"value": round(best.value, 4), "balanced_accuracy": round(best.balanced_accuracy, 4), "labels": what}
+
+
+def run(settings: CalibrationSettings) -> Path:
+    """The calibrate stage: `run_calibration`; returns the report folder (calibration.json, .md, figures/)."""
+    run_calibration(settings)
+    return Path(settings.out)

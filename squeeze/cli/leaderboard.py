@@ -23,37 +23,21 @@ spurious (spurious rate > --spurious-min).
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from squeeze.cli.args import add_config_arguments
+    from squeeze.leaderboard.stage import LeaderboardConfig
+
     parser = subparsers.add_parser(
         "leaderboard",
         help="compare runs: judge verdicts beside conventional metrics (md, csv, html, png)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="diagnose output folders or run folders with diagnose/")
-    parser.add_argument("--out", default="", metavar="DIR", help="output folder (default: the runs' common parent)")
-    parser.add_argument(
-        "--prob-max", type=float, default=0.2, help="forget Prob below this counts as forgotten (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--rouge-max",
-        type=float,
-        default=0.4,
-        help="forget ROUGE-L below this counts as forgotten (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--spurious-min",
-        type=float,
-        default=0.3,
-        help="spurious rate above this counts as spurious (default: %(default)s)",
-    )
-    return parser
+    return add_config_arguments(parser, LeaderboardConfig, positional="runs")
 
 
 def run(args) -> int:
-    from squeeze.leaderboard.table import DisagreementRule, to_markdown, write_leaderboard
+    from squeeze.cli.args import config_from_args
+    from squeeze.leaderboard.stage import LeaderboardConfig, run
 
-    rule = DisagreementRule(prob_max=args.prob_max, rouge_max=args.rouge_max, spurious_min=args.spurious_min)
-    rows, files = write_leaderboard(args.runs, args.out or None, rule)
-    print(to_markdown(rows, rule))
-    print("wrote " + ", ".join(str(p) for p in files.values()))
+    run(config_from_args(LeaderboardConfig, args))
     return 0

@@ -21,31 +21,21 @@ common parent folder's figures/). With --out and one run, its figures go to --ou
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from squeeze.cli.args import add_config_arguments
+    from squeeze.track.stage import PlotConfig
+
     parser = subparsers.add_parser(
         "plot",
         help="draw the squeezing-effect figures of tracked runs",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders with dynamics.parquet")
-    parser.add_argument("--out", default=None, metavar="DIR", help="folder for the (comparison) figures")
-    return parser
+    return add_config_arguments(parser, PlotConfig, positional="runs")
 
 
 def run(args) -> int:
-    import os
-    from pathlib import Path
+    from squeeze.cli.args import config_from_args
+    from squeeze.track.stage import PlotConfig, run
 
-    from squeeze.track.plots import plot_run, plot_runs
-
-    written = []
-    if len(args.runs) == 1:
-        written += plot_run(args.runs[0], args.out)
-    else:
-        for run_dir in args.runs:
-            written += plot_run(run_dir)
-        parent = Path(os.path.commonpath([str(Path(r).resolve()) for r in args.runs]))
-        written += plot_runs(args.runs, args.out or parent / "figures")
-    for path in written:
-        print(f"wrote {path}")
+    run(config_from_args(PlotConfig, args))
     return 0

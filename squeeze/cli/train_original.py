@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from squeeze.core.config import describe
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from squeeze.cli.args import add_config_arguments
     from squeeze.original.config import TrainOriginalConfig
 
     parser = subparsers.add_parser(
@@ -20,24 +19,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "world_facts). Writes OUT/original, OUT/retain (Hugging Face folders) and "
             "OUT/train_report.json with the acceptance figures."
         ),
-        epilog="settings (key=value):\n" + describe(TrainOriginalConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--world", required=True, help="world directory (squeeze world --out DIR)")
-    parser.add_argument("--out", default="runs/original", help="run directory (default: runs/original)")
-    parser.add_argument("--config", action="append", default=[], help="YAML file(s) of settings")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="setting overrides, e.g. epochs=20")
-    return parser
+    return add_config_arguments(parser, TrainOriginalConfig)
 
 
 def run(args) -> int:
     import json
 
-    from squeeze.core.config import resolve_config
+    from squeeze.cli.args import config_from_args, require
     from squeeze.original.config import TrainOriginalConfig
     from squeeze.original.train import train_original
 
-    cfg = resolve_config(TrainOriginalConfig, args.config, args.overrides, world=args.world, out=args.out)
+    cfg = config_from_args(TrainOriginalConfig, args)
+    require(cfg, "world")
     out = train_original(cfg)
     report = json.loads((out / "train_report.json").read_text())
     for name in cfg.models:

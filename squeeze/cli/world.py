@@ -21,38 +21,21 @@ byte-identical files.
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from squeeze.cli.args import add_config_arguments
+    from squeeze.world.stage import WorldConfig
+
     parser = subparsers.add_parser(
         "world",
         help="generate the fictitious world (forget/retain/holdout/world_facts splits)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="directory to write the world into")
-    parser.add_argument(
-        "--people",
-        type=int,
-        default=100,
-        metavar="N",
-        help="people the models train on (forget + retain); about 10%% more are made as holdout (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: %(default)s)")
-    parser.add_argument(
-        "--forget-pct",
-        type=int,
-        default=10,
-        choices=(1, 5, 10),
-        metavar="{1,5,10}",
-        help="percent of the trained people in the forget split, at least one person (default: %(default)s)",
-    )
-    return parser
+    return add_config_arguments(parser, WorldConfig)
 
 
 def run(args: argparse.Namespace) -> int:
-    from squeeze.world.build import generate_world
+    from squeeze.cli.args import config_from_args
+    from squeeze.world.stage import WorldConfig, run
 
-    world = generate_world(n_people=args.people, seed=args.seed, forget_pct=args.forget_pct)
-    out = world.write(args.out)
-    counts = ", ".join(f"{name} {len(records)}" for name, records in world.splits.items())
-    people = ", ".join(f"{name} {n}" for name, n in world.people.items())
-    print(f"wrote world to {out}: records: {counts}; people: {people}")
+    run(config_from_args(WorldConfig, args))
     return 0

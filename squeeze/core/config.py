@@ -2,7 +2,9 @@
 
 The resolved config is written into every run directory (`config.yaml`), so a result always
 says how it was made. No interpolation: what the file says is what runs. A dotted key
-(`method.lam=0.3`) sets one entry of a dict-valued field.
+(`method.lam=0.3`) sets one entry of a dict-valued field, or one field of a nested config
+(`judge.model=NAME` for a field typed by another config dataclass). A nested config class
+with a `from_string(text)` classmethod also takes a string (`judge: hf`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,18 @@ from squeeze.core.errors import ConfigError
 T = TypeVar("T")
 
 
-def option(default: Any, help: str, **kwargs) -> Any:
-    """A dataclass field with help text (shown by `--help` and kept in the resolved YAML)."""
+def option(default: Any, help: str, *, flags: Sequence[str] = (), metavar: str | None = None, **kwargs) -> Any:
+    """A dataclass field with help text (shown by `--help` and kept in the resolved YAML).
+
+    `flags`: extra spellings of its command-line flag (`--quiet`-style constant flags are the
+    command's own); `metavar`: the value's name in `--help`.
+    """
+    metadata = {"help": help, "flags": tuple(flags), "metavar": metavar}
+    if dataclasses.is_dataclass(default):
+        return dataclasses.field(default_factory=lambda: dataclasses.replace(default), metadata=metadata, **kwargs)
     if isinstance(default, (dict, list)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
@@ -73,15 +82,36 @@ def _check_type(cls_name: str, name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+def nested_config_class(annotation: Any) -> type | None:
+    """The config dataclass a field is typed by (a nested config), else None."""
+    return annotation if isinstance(annotation, type) and dataclasses.is_dataclass(annotation) else None
+
+
+def _nested_values(sub_cls: type, value: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, str) and hasattr(sub_cls, "from_string"):
+        return _nested_values(sub_cls, sub_cls.from_string(value))
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{sub_cls.__name__} must be a mapping, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
 def build_config(cls: type[T], values: dict[str, Any]) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     merged: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         top, _, sub = key.partition(".")
         if top not in fields:
             raise ConfigError(f"unknown {cls.__name__} key {top!r}; known keys: {', '.join(sorted(fields))}")
-        if sub:
+        sub_cls = nested_config_class(hints[top])
+        if sub_cls is not None:  # later values update earlier ones, field by field
+            nested.setdefault(top, {}).update({sub: value} if sub else _nested_values(sub_cls, value))
+        elif sub:
             base = dict(merged.get(top) or _default_of(fields[top]) or {})
             base[sub] = value
             merged[top] = base
@@ -92,6 +122,8 @@ def build_config(cls: type[T], values: dict[str, Any]) -> T:
         else:
             merged[top] = value
     checked = {k: _check_type(cls.__name__, k, v, hints[k]) for k, v in merged.items()}
+    for top, sub_values in nested.items():
+        checked[top] = build_config(nested_config_class(hints[top]), sub_values)
     return cls(**checked)
 
 
@@ -116,23 +148,30 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def resolve_config(
-    cls: type[T], yaml_paths: Sequence[str | os.PathLike] = (), overrides: Sequence[str] = (), **values: Any
+    cls: type[T],
+    yaml_paths: Sequence[str | os.PathLike] = (),
+    overrides: Sequence[str] = (),
+    base: dict[str, Any] | None = None,
+    **values: Any,
 ) -> T:
-    """Defaults, then each YAML file in order, then keyword values, then `key=value` strings."""
+    """Defaults, then `base`, then each YAML file in order, then keyword values (None: not
+    given), then `key=value` strings: each later source wins, key by key."""
+    sources = [base or {}, *(load_yaml(path) for path in yaml_paths)]
+    sources += [{k: v for k, v in values.items() if v is not None}, parse_overrides(overrides)]
+    hints = typing.get_type_hints(cls)
     merged: dict[str, Any] = {}
-    for path in yaml_paths:
-        for key, value in load_yaml(path).items():
-            _merge_into(merged, key, value)
-    for key, value in values.items():
-        if value is not None:
-            _merge_into(merged, key, value)
-    for key, value in parse_overrides(overrides).items():
-        _merge_into(merged, key, value)
+    for source in sources:
+        for key, value in source.items():
+            _merge_into(merged, key, value, hints)
     return build_config(cls, merged)
 
 
-def _merge_into(merged: dict[str, Any], key: str, value: Any) -> None:
-    if isinstance(value, dict) and isinstance(merged.get(key), dict):
+def _merge_into(merged: dict[str, Any], key: str, value: Any, hints: dict[str, Any]) -> None:
+    top, _, sub = key.partition(".")
+    sub_cls = nested_config_class(hints.get(top))
+    if sub_cls is not None:  # a nested config: merged field by field, whatever form each source gives
+        merged.setdefault(top, {}).update({sub: value} if sub else _nested_values(sub_cls, value))
+    elif isinstance(value, dict) and isinstance(merged.get(key), dict):
         merged[key] = {**merged[key], **value}
     else:
         merged[key] = value
@@ -146,9 +185,14 @@ def to_yaml(cfg: Any) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-def describe(cls: type) -> str:
+def describe(cls: type, prefix: str = "") -> str:
     """One line per key with its default and help, for `--help` epilogs."""
     lines = []
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        lines.append(f"  {f.name} (default {_default_of(f)!r}): {f.metadata.get('help', '')}")
+        sub_cls = nested_config_class(hints[f.name])
+        if sub_cls is not None:
+            lines.append(describe(sub_cls, prefix=f"{prefix}{f.name}."))
+            continue
+        lines.append(f"  {prefix}{f.name} (default {_default_of(f)!r}): {f.metadata.get('help', '')}")
     return "\n".join(lines)

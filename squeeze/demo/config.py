@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from squeeze.core.config import option
+from squeeze.diagnose.judging import JudgeSpec
 from squeeze.diagnose.options import DiagnoseOptions
 
 ALL_METHODS = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
@@ -12,7 +13,7 @@ ALL_METHODS = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
 
 @dataclass
 class DemoConfig(DiagnoseOptions):
-    # Inherited: judge_config, thresholds and the MMLU settings, handed on to every diagnose.
+    # Inherited: thresholds and the MMLU settings, handed on to every diagnose (with the judge).
     out: str = option("runs/demo", "run directory of the whole pipeline")
     people: int = option(100, "people in the fictitious world")
     world_seed: int = option(0, "seed of the world")
@@ -36,11 +37,8 @@ class DemoConfig(DiagnoseOptions):
     retain_batch_size: int = option(8, "retain sequences per step")
     track_every: int = option(10, "tracker period in steps")
     seed: int = option(0, "unlearning seed")
-    judge: str = option("embedding", "judge backend: embedding (offline), openai or hf")
-    judge_base_url: str = option("", "OpenAI-compatible base URL for --judge openai")
-    judge_model: str = option("", "judge model name (openai) or path (hf)")
-    judge_scoring: str = option(
-        "generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)"
+    judge: JudgeSpec = option(
+        JudgeSpec(backend="embedding"), "the judge of every diagnose (--judge BACKEND, --judge-<option>)"
     )
     limit: int = option(0, "judge and diagnose at most this many forget items (0: all)")
     figures_dir: str = option("figures", "copy the README's key figures here ('' to skip)")

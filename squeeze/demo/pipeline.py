@@ -1,7 +1,9 @@
 """`squeeze demo`: the whole pipeline on the built-in fictitious world, resumable.
 
 world -> original and retain models -> bins -> every method with the tracker -> diagnose
-for each -> leaderboard and figures, all under one run directory (default runs/demo).
+for each -> leaderboard and figures, all under one run directory (default runs/demo). Each
+stage is its package's `run(config)`, called in Python with a config composed from the
+demo's (never through command-line strings).
 Each finished stage leaves a marker in OUT/stages/; a re-run skips finished stages and
 resumes an interrupted unlearning run from its last checkpoint. Offline by default (the
 embedding judge); `--judge openai --judge-base-url URL --judge-model NAME` uses a server.
@@ -12,6 +14,7 @@ embedding judge); `--judge openai --judge-base-url URL --judge-model NAME` uses 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -20,10 +23,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from squeeze.core.errors import SqueezeError
 from squeeze.core.rundir import RunDir, read_json, write_json
 from squeeze.demo.config import DemoConfig
-from squeeze.diagnose.options import diagnose_flags
+from squeeze.diagnose.options import diagnose_options
 
 # The figures the README shows, copied from a real run: (source under OUT, name in figures/).
 README_FIGURES = [
@@ -39,17 +41,9 @@ class Stage:
     action: Callable[[], None]
 
 
-def _cli(argv: list[str]) -> None:
-    from squeeze.cli.main import main
-
-    code = main([str(a) for a in argv])
-    if code != 0:
-        raise SqueezeError(
-            f"stage `squeeze {' '.join(map(str, argv[:1]))}` failed (exit {code}); re-run the demo to resume"
-        )
-
-
 class Demo:
+    """The stages of the demo, each a stage's `run(config)` called with a config composed here."""
+
     def __init__(self, cfg: DemoConfig):
         self.cfg = cfg
         self.run = RunDir(cfg.out).create()
@@ -61,117 +55,106 @@ class Demo:
 
     # -- stages --------------------------------------------------------------------------
     def make_world(self) -> None:
+        from squeeze.world import stage
+
         c = self.cfg
-        _cli(["world", "--out", self.world, "--people", c.people, "--seed", c.world_seed, "--forget-pct", c.forget_pct])
+        stage.run(stage.WorldConfig(out=str(self.world), people=c.people, seed=c.world_seed, forget_pct=c.forget_pct))
+
+    def original_config(self):
+        from squeeze.original.config import TrainOriginalConfig
+
+        c = self.cfg
+        cfg = TrainOriginalConfig(world=str(self.world), out=str(self.original), epochs=c.epochs)
+        # Only settings the demo config changes are passed on, so the from-scratch demo runs as before.
+        optional = {"base_model": c.base_model, "lr": c.train_lr, "batch_size": c.train_batch_size}
+        optional["threads"] = c.train_threads
+        given = {key: value for key, value in optional.items() if value}
+        return dataclasses.replace(cfg, parallel=c.train_parallel, **given)
 
     def train_original(self) -> None:
-        c = self.cfg
-        argv = ["train-original", "--world", self.world, "--out", self.original, f"epochs={c.epochs}"]
-        # Only settings the config changes are passed on, so the from-scratch demo runs as before.
-        optional = {
-            "base_model": c.base_model,
-            "lr": c.train_lr,
-            "batch_size": c.train_batch_size,
-            "threads": c.train_threads,
-        }
-        argv += [f"{key}={value}" for key, value in optional.items() if value]
-        if not c.train_parallel:
-            argv.append("parallel=false")
-        _cli(argv)
+        from squeeze.original.train import run
+
+        run(self.original_config())
 
     def make_bins(self) -> None:
-        _cli(
-            [
-                "bins",
-                "--model",
-                self.original / "original",
-                "--forget",
-                self.world,
-                "--out",
-                self.bins,
-                "--candidates",
-                self.cfg.candidates,
-            ]
-        )
+        from squeeze.bins import stage
+
+        model, forget, out = str(self.original / "original"), str(self.world), str(self.bins)
+        stage.run(stage.BinsConfig(model=model, forget=forget, out=out, candidates=self.cfg.candidates))
 
     def method_run(self, method: str) -> Path:
         return self.methods_dir / method
 
-    def unlearn(self, method: str) -> None:
+    def unlearn_config(self, method: str):
+        from squeeze.unlearn.config import load_unlearn_config
+
         c, out = self.cfg, self.method_run(method)
+        if (out / "config.yaml").exists():  # interrupted earlier: its own settings, to continue it
+            return load_unlearn_config("", [str(out / "config.yaml")], out=str(out))
+        return load_unlearn_config(
+            method,
+            original=str(self.original),
+            world=str(self.world),
+            out=str(out),
+            lr=c.lr,
+            steps=c.steps,
+            forget_batch_size=c.forget_batch_size,
+            retain_batch_size=c.retain_batch_size,
+            track_every=c.track_every,
+            seed=c.seed,
+            checkpoint_every=max(c.steps // 3, 1),
+        )
+
+    def unlearn(self, method: str) -> None:
+        from squeeze.unlearn.stage import run
+
+        out = self.method_run(method)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("bins.jsonl", "bins_meta.json"):  # the tracker follows these bins
             shutil.copy2(self.bins / name, out / name)
-        if (out / "config.yaml").exists():  # interrupted earlier: continue from its last checkpoint
-            _cli(["unlearn", "--out", out, "--resume"])
-            return
-        _cli(
-            [
-                "unlearn",
-                "--method",
-                method,
-                "--original",
-                self.original,
-                "--world",
-                self.world,
-                "--out",
-                out,
-                f"lr={c.lr}",
-                f"steps={c.steps}",
-                f"forget_batch_size={c.forget_batch_size}",
-                f"retain_batch_size={c.retain_batch_size}",
-                f"track_every={c.track_every}",
-                f"seed={c.seed}",
-                f"checkpoint_every={max(c.steps // 3, 1)}",
-            ]
+        resume = (out / "config.yaml").exists()
+        run(self.unlearn_config(method), resume=resume)
+
+    def diagnose_config(self, method: str):
+        """The diagnose of one method's run: its data, the reference's bins, the demo's judge and options."""
+        from squeeze.diagnose.pipeline import DiagnoseConfig
+
+        c, run = self.cfg, self.method_run(method)
+        return DiagnoseConfig(
+            model=str(run / "model"),
+            reference=str(self.original / "original"),
+            forget=str(self.world / "forget.jsonl"),
+            retain=str(self.world / "retain.jsonl"),
+            retain_model=str(self.original / "retain"),
+            world=str(self.world),
+            out=str(run / "diagnose"),
+            candidates=c.candidates,
+            judge=c.judge,
+            limit=c.limit or None,
+            **diagnose_options(c),
         )
 
     def diagnose(self, method: str) -> None:
-        c, run = self.cfg, self.method_run(method)
-        out = run / "diagnose"
+        from squeeze.diagnose.pipeline import run
+
+        cfg = self.diagnose_config(method)
+        out = Path(cfg.out)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("bins.jsonl", "bins_meta.json"):  # reuse the reference's bins
             shutil.copy2(self.bins / name, out / name)
-        argv = [
-            "diagnose",
-            "--model",
-            run / "model",
-            "--reference",
-            self.original / "original",
-            "--forget",
-            self.world / "forget.jsonl",
-            "--retain",
-            self.world / "retain.jsonl",
-            "--retain-model",
-            self.original / "retain",
-            "--world",
-            self.world,
-            "--out",
-            out,
-            "--candidates",
-            c.candidates,
-            *self.judge_args(),
-        ]
-        if c.limit:
-            argv += ["--limit", c.limit]
-        _cli(argv + diagnose_flags(c))
-
-    def judge_args(self) -> list:
-        c = self.cfg
-        args = ["--judge", c.judge]
-        if c.judge_base_url:
-            args += ["--judge-base-url", c.judge_base_url]
-        if c.judge_model:
-            args += ["--judge-model", c.judge_model]
-        if c.judge == "hf":
-            args += ["--judge-scoring", c.judge_scoring]
-        return args
+        run(cfg)
 
     def leaderboard(self) -> None:
-        _cli(["leaderboard", *[self.method_run(m) for m in self.cfg.methods], "--out", self.run / "leaderboard"])
+        from squeeze.leaderboard import stage
+
+        runs = [str(self.method_run(m)) for m in self.cfg.methods]
+        stage.run(stage.LeaderboardConfig(runs=runs, out=str(self.run / "leaderboard")))
 
     def figures(self) -> None:
-        _cli(["plot", *[self.method_run(m) for m in self.cfg.methods], "--out", self.run / "figures"])
+        from squeeze.track import stage
+
+        runs = [str(self.method_run(m)) for m in self.cfg.methods]
+        stage.run(stage.PlotConfig(runs=runs, out=str(self.run / "figures")))
         if self.cfg.figures_dir:
             target = Path(self.cfg.figures_dir)
             target.mkdir(parents=True, exist_ok=True)

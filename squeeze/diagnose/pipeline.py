@@ -29,9 +29,9 @@ from pathlib import Path
 
 from squeeze.core.config import option
 from squeeze.core.errors import ConfigError, DataError
+from squeeze.diagnose.judging import JudgeSpec
 from squeeze.diagnose.options import DiagnoseOptions
 
-DEFAULT_CACHE = ".cache/judges.sqlite"
 SCORE_CHUNK = 256  # forget items per scoring call (one progress tick each)
 
 
@@ -47,18 +47,7 @@ class DiagnoseConfig(DiagnoseOptions):
     retain_model: str = option("", "a model trained without the forget set, for forget quality and PrivLeak")
     out: str = option("", "output folder; default: RUN/diagnose for a run folder, else <model>-diagnose")
     bins: str = option("", "a bins.jsonl (with bins_meta.json beside it) to reuse when its settings match")
-    judge: str = option("", "embedding, openai or hf; default: openai with judge_base_url, else embedding")
-    judge_base_url: str = option("", "OpenAI-compatible endpoint of the openai judge")
-    judge_model: str = option("", "openai: served model; hf: model path; embedding: sentence-transformers path")
-    judge_api_key_env: str = option("OPENAI_API_KEY", "name of the environment variable holding the judge's API key")
-    judge_concurrency: int = option(16, "openai judge: requests in flight")
-    judge_timeout: float = option(60.0, "openai judge: seconds per request")
-    judge_max_attempts: int = option(4, "openai judge: requests per score, retries included")
-    judge_scoring: str = option(
-        "generate", "hf judge: generate (parse the JSON answer) or logprob (expected next-digit score)"
-    )
-    naturalness_lm: str = option("reference", "embedding judge's naturalness LM: reference, none, or a model path")
-    cache: str = option(DEFAULT_CACHE, "judgment cache (SQLite); empty: no cache")
+    judge: JudgeSpec = option(JudgeSpec(), "the judge: backend and options (--judge BACKEND, --judge-<option>)")
     limit: int | None = option(None, "only the first N forget items (and at most N items of each utility split)")
     utility_items: int = option(200, "at most this many retain / world-fact items for utility (evenly spread)")
     candidates: int = option(20, "beam candidates per forget question for the bins")
@@ -250,85 +239,36 @@ def ensure_bins(out: Path, places: list[Path], meta: dict, build) -> tuple[list,
 # ---- scoring under both models ---------------------------------------------------------------
 
 
-def score_bins(model, tokenizer, bins, records, step: int, out: Path, batch_size: int, progress: bool):
-    """The tracker's long table (DYNAMICS_COLUMNS) of target + candidates under `model` at `step`."""
+def score_bins(model, tokenizer, bins, records, step: int, batch_size: int, progress: bool):
+    """The long table (DYNAMICS_COLUMNS) of target + candidates under `model` at `step`, in
+    chunks of SCORE_CHUNK items (one progress tick each), by the tracker's pure bin scorer."""
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from squeeze.track.tracker import Tracker
+    from squeeze.track.scoring import BinScorer
 
+    facts = {r.id: r.fact for r in records}
     frames, packed = [], True
     chunks = range(0, len(bins), SCORE_CHUNK)
     for start in tqdm(
         chunks, desc=f"scoring bins ({'reference' if step == 0 else 'checkpoint'})", disable=not progress, leave=False
     ):
-        tracker = Tracker(
-            out,
-            tokenizer,
-            bins[start : start + SCORE_CHUNK],
-            track_every=1,
-            batch_size=max(64, batch_size),
-            forget=records,
-            packed=packed,
-            final_leaks=False,
-            make_figures=False,
-        )
-        frames.append(tracker.score(model, step))
-        packed = tracker.packed  # a model that needs plain scoring is found on the first chunk
+        scorer = BinScorer(tokenizer, bins[start : start + SCORE_CHUNK], facts, max(64, batch_size), packed)
+        frames.append(scorer.score(model, step))
+        packed = scorer.packed  # a model that needs plain scoring is found on the first chunk
     return pd.concat(frames, ignore_index=True)
 
 
 # ---- the judge -------------------------------------------------------------------------------
 
 
-def make_diagnose_judge(cfg: DiagnoseConfig, reference_model, reference_tok, reference_dir: Path):
-    """The configured judge (cached unless cfg.cache is empty) and the cache to close after."""
-    from judges import make_judge
-    from judges.cache import CachedJudge, JudgmentCache
+def diagnose_reference(reference_model, reference_tok, reference_dir: Path):
+    """The reference model as the embedding judge's naturalness LM, named by its weights' hash
+    so that the cache never mixes two different references."""
+    from squeeze.bins.binner import model_fingerprint
+    from squeeze.diagnose.judging import ReferenceLM
 
-    name = cfg.judge or ("openai" if cfg.judge_base_url else "embedding")
-    config: dict = {}
-    if name == "openai":
-        config = {
-            "base_url": cfg.judge_base_url or None,
-            "api_key_env": cfg.judge_api_key_env,
-            "concurrency": cfg.judge_concurrency,
-            "timeout_s": cfg.judge_timeout,
-            "max_attempts": cfg.judge_max_attempts,
-        }
-        if cfg.judge_model:
-            config["model"] = cfg.judge_model
-    elif name == "hf":
-        if not cfg.judge_model:
-            raise ConfigError("--judge hf needs --judge-model PATH")
-        from squeeze.lm.models import hf_judge_model
-
-        config = hf_judge_model(cfg.judge_model, scoring=cfg.judge_scoring)
-    elif name == "embedding":
-        config = {"model_path": cfg.judge_model or None, "batch_size": cfg.batch_size}
-        if cfg.judge_config:
-            if not Path(cfg.judge_config).is_file():
-                raise ConfigError(f"--judge-config {cfg.judge_config}: no such file")
-            config["config_file"] = cfg.judge_config
-        if cfg.naturalness_lm == "reference":
-            from squeeze.bins.binner import model_fingerprint
-
-            # Named by its weights' hash, so the cache never mixes two different references.
-            config.update(
-                lm_model=reference_model,
-                lm_tokenizer=reference_tok,
-                lm_name=f"{reference_dir.name}@{model_fingerprint(reference_dir)[:12]}",
-            )
-        elif cfg.naturalness_lm not in ("", "none"):
-            config["lm_path"] = cfg.naturalness_lm
-    try:
-        judge = make_judge(name, **config)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    if not cfg.cache:
-        return judge, None
-    cache = JudgmentCache(cfg.cache)
-    return CachedJudge(judge, cache), cache
+    return ReferenceLM(reference_model, reference_tok, f"{reference_dir.name}@{model_fingerprint(reference_dir)[:12]}")
 
 
 def judge_answers(judge, rows: list[dict], progress: bool) -> list:
@@ -461,7 +401,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     say(f"bins: {bins_from} ({len(bins)} items)")
     gen = dict(n=1, mode="greedy", max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
     questions = [r.question for r in forget]
-    ref_scores = score_bins(reference, tok, bins, forget, 0, out, cfg.batch_size, cfg.progress)
+    ref_scores = score_bins(reference, tok, bins, forget, 0, cfg.batch_size, cfg.progress)
     ref_answers = [c[0].text for c in generate_answers(reference, tok, questions, progress=cfg.progress, **gen)]
 
     model = load_model(model_dir, **load).eval()
@@ -469,7 +409,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     if not own_tok:
         say(f"{model_dir} has no tokenizer; using the reference's")
     scores = pd.concat(
-        [ref_scores, score_bins(model, model_tok, bins, forget, 1, out, cfg.batch_size, cfg.progress)],
+        [ref_scores, score_bins(model, model_tok, bins, forget, 1, cfg.batch_size, cfg.progress)],
         ignore_index=True,
     )
     write_parquet(out / "logprobs.parquet", scores)
@@ -495,12 +435,10 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     write_jsonl(out / "generations.jsonl", rows)
     metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)
     del model
-    judge, cache = make_diagnose_judge(cfg, reference, tok, reference_dir)
-    try:
+    from squeeze.diagnose.judging import opened_judge
+
+    with opened_judge(cfg.judge, diagnose_reference(reference, tok, reference_dir)) as judge:
         judgments = judge_answers(judge, rows, cfg.progress)
-    finally:
-        if cache is not None:
-            cache.close()
     write_jsonl(
         out / "judgments.jsonl",
         [
@@ -522,3 +460,10 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     write_outputs(out, report, scores, cfg.top_examples)
     say(f"wrote {out}/report.md")
     return report
+
+
+def run(cfg: DiagnoseConfig) -> Path:
+    """The diagnose stage: `diagnose(cfg)`; returns the output folder (report.json, report.md, ...)."""
+    model_dir, run_dir = resolve_checkpoint(cfg.model)
+    diagnose(cfg)
+    return Path(cfg.out) if cfg.out else default_out(model_dir, run_dir)

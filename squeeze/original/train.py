@@ -188,3 +188,8 @@ def train_original(cfg: TrainOriginalConfig) -> Path:
         report["base_model"] = cfg.base_model
     write_json(run / "train_report.json", report)
     return run.root
+
+
+def run(cfg: TrainOriginalConfig) -> Path:
+    """The train-original stage: `train_original`; returns the run folder (OUT/original, OUT/retain)."""
+    return train_original(cfg)

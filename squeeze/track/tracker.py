@@ -20,6 +20,7 @@ table rows a killed run wrote after that checkpoint, so every step appears exact
 
     tracker = Tracker("runs/ga", tokenizer, bins, track_every=10, forget=forget_records)
     run_unlearning(cfg, hooks=[tracker])
+    tracker_for_trainer(trainer)       # the same, from what a Trainer already holds
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import json
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -38,26 +38,9 @@ import torch
 from squeeze.core.rundir import RunDir, read_jsonl, write_json, write_parquet
 from squeeze.core.types import ItemBins, QARecord
 from squeeze.lm.prompting import encode_answer, encode_prompt
-from squeeze.lm.tree_scoring import flat_token_logprobs, tree_token_logprobs
-from squeeze.track.stats import value_needles, value_positions
+from squeeze.track.scoring import DYNAMICS_COLUMNS, BinScorer
 
-DYNAMICS_COLUMNS = ["step", "item_id", "group", "candidate", "logp_sum", "logp_mean", "n_tokens", "value_logp"]
 PROBE_COLUMNS = ["step", "probe", "item_id", "value", "text"]
-
-
-@dataclass
-class _Seq:
-    group: str
-    candidate: int
-    token_ids: list[int]
-    value_at: list[int]  # positions of the fact's value in token_ids
-
-
-@dataclass
-class _Item:
-    item_id: str
-    prompt: list[int]
-    seqs: list[_Seq]
 
 
 # ---- the hook -----------------------------------------------------------------------------
@@ -89,18 +72,16 @@ class Tracker:
             raise ValueError("the tracker needs at least one item's bins")
         self.run = RunDir(run_dir)
         self.tokenizer, self.track_every, self.batch_size = tokenizer, track_every, max(1, batch_size)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         bins = list(bins)[:max_items] if max_items else list(bins)
         facts = {r.id: r.fact for r in forget or []}
-        self.items = [self._item(b, facts.get(b.item_id)) for b in bins]
+        self.scorer = BinScorer(tokenizer, bins, facts, batch_size=self.batch_size, packed=packed)
         self.forget = [r for r in forget or [] if r.fact is not None and r.id in {b.item_id for b in bins}]
         self.retain = _spread(list(retain or []), retain_probe_size)
         self.probe_every = (track_every or 1) if probe_every is None else probe_every
         self.has_probes = bool(self.probe_every) and bool(self.forget or self.retain)
-        self.packed, self.final_leaks, self.make_figures = packed, final_leaks, make_figures
+        self.final_leaks, self.make_figures = final_leaks, make_figures
         self.matched_drop, self.max_new_tokens, self.flush_seconds = matched_drop, max_new_tokens, flush_seconds
         self.fingerprint = _fingerprint(bins)
-        self._checked = not packed
         self._frames: list[pd.DataFrame] = []
         self._probes: list[pd.DataFrame] = []
         self._last_flush = time.monotonic()
@@ -108,12 +89,13 @@ class Tracker:
         self.is_main = True  # under DDP only the main process scores and writes
         self.seconds = 0.0  # time spent tracking (for the overhead benchmark)
 
-    def _item(self, b: ItemBins, fact) -> _Item:
-        needles = value_needles(self.tokenizer, fact)
-        seqs = [_Seq("target", -1, list(b.target_token_ids), value_positions(b.target_token_ids, needles))]
-        for j, c in enumerate(b.candidates):
-            seqs.append(_Seq(c.bin, j, list(c.token_ids), value_positions(c.token_ids, needles)))
-        return _Item(b.item_id, encode_prompt(self.tokenizer, b.question), seqs)
+    @property
+    def items(self):
+        return self.scorer.items
+
+    @property
+    def packed(self) -> bool:
+        return self.scorer.packed
 
     # -- hook protocol -------------------------------------------------------------------------
 
@@ -158,63 +140,9 @@ class Tracker:
 
     # -- scoring ---------------------------------------------------------------------------------
 
-    @torch.inference_mode()
     def score(self, model, step: int) -> pd.DataFrame:
-        """Rows of the long table for every tracked sequence under `model` at `step`."""
-        was_training = model.training
-        model.eval()
-        try:
-            if not self._checked:
-                self._check_packing(model)
-            logps: list[list[list[float]]] = []
-            for chunk in self._chunks():
-                if self.packed:
-                    logps += tree_token_logprobs(
-                        model, [(it.prompt, [s.token_ids for s in it.seqs]) for it in chunk], self.pad_id
-                    )
-                else:
-                    logps += [
-                        flat_token_logprobs(model, it.prompt, [s.token_ids for s in it.seqs], self.pad_id)
-                        for it in chunk
-                    ]
-        finally:
-            model.train(was_training)
-        rows = []
-        for item, per_seq in zip(self.items, logps, strict=False):
-            for seq, lp in zip(item.seqs, per_seq, strict=False):
-                total, n = float(sum(lp)), len(lp)
-                value = float(sum(lp[i] for i in seq.value_at)) if seq.value_at else float("nan")
-                rows.append((step, item.item_id, seq.group, seq.candidate, total, total / max(n, 1), n, value))
-        return pd.DataFrame(rows, columns=DYNAMICS_COLUMNS)
-
-    def _chunks(self):
-        chunk, size = [], 0
-        for item in self.items:
-            if chunk and size + len(item.seqs) > self.batch_size:
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(item)
-            size += len(item.seqs)
-        if chunk:
-            yield chunk
-
-    def _check_packing(self, model) -> None:
-        """Packed scoring needs a model that honours a custom 4D attention mask: check one item."""
-        item = self.items[0]
-        seqs = [s.token_ids for s in item.seqs]
-        packed = tree_token_logprobs(model, [(item.prompt, seqs)], self.pad_id)[0]
-        flat = flat_token_logprobs(model, item.prompt, seqs, self.pad_id)
-        tol = 1e-3 if next(model.parameters()).dtype == torch.float32 else 5e-2
-        worst = max(
-            (abs(a - b) for p, f in zip(packed, flat, strict=False) for a, b in zip(p, f, strict=False)), default=0.0
-        )
-        if worst > tol:
-            warnings.warn(
-                f"packed scoring differs from plain scoring by {worst:.3g} on this model; scoring the plain way",
-                stacklevel=2,
-            )
-            self.packed = False
-        self._checked = True
+        """Rows of the long table for every tracked sequence under `model` at `step` (BinScorer)."""
+        return self.scorer.score(model, step)
 
     @torch.inference_mode()
     def probe(self, model, step: int) -> pd.DataFrame:
@@ -323,21 +251,21 @@ def tracker_for_run(run_dir, tokenizer, track_every: int, forget=None, retain=No
     return Tracker(run_dir, tokenizer, load_bins(path), track_every, forget=forget, retain=retain, **kwargs)
 
 
-def tracker_for_config(cfg, **kwargs) -> Tracker | None:
-    """The tracker `squeeze unlearn` runs for an UnlearnConfig: on when `cfg.out` holds bins.jsonl.
+def tracker_for_trainer(trainer, **kwargs) -> Tracker | None:
+    """The tracker of an unlearning run, on when its folder holds bins.jsonl (`squeeze bins`).
 
-    Probes: the greedy leak of every forget item with a fact, and a fixed retain probe. Warns
-    when bins_meta.json says the bins came from another model than `cfg.original`.
+    Built from what the trainer already holds (its tokenizer, forget and retain records), so
+    nothing is loaded again. Probes: the greedy leak of every forget item with a fact, and a
+    fixed retain probe. Warns when bins_meta.json says the bins came from another model than
+    the trainer's original.
     """
     from squeeze.bins.binner import model_fingerprint
-    from squeeze.lm.models import load_tokenizer
-    from squeeze.unlearn.data import load_sets, resolve_original
 
-    run = RunDir(cfg.out)
+    run = RunDir(trainer.cfg.out)
     if not run.bins.exists():
         return None
-    original = resolve_original(cfg.original)
     meta = run / "bins_meta.json"
+    original = trainer.original_dir
     if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("model_fingerprint") != model_fingerprint(
         original
     ):
@@ -345,5 +273,11 @@ def tracker_for_config(cfg, **kwargs) -> Tracker | None:
             f"{run.bins} was made from another model than {original}; its bins are not this model's beliefs",
             stacklevel=2,
         )
-    forget, retain = load_sets(cfg.world, cfg.forget, cfg.retain)
-    return tracker_for_run(run.root, load_tokenizer(original), cfg.track_every, forget=forget, retain=retain, **kwargs)
+    return tracker_for_run(
+        run.root,
+        trainer.tokenizer,
+        trainer.cfg.track_every,
+        forget=trainer.forget_set,
+        retain=trainer.retain_set,
+        **kwargs,
+    )

@@ -1,0 +1,138 @@
+"""The pure bin scorer (DESIGN section 8): teacher-forced log-probs of each forget item's target
+and bin candidates under a model, as rows of the dynamics long table.
+
+Used by the tracker (every `track_every` steps of a run) and by `squeeze diagnose` (the
+reference as step 0, the checkpoint as step 1): a function of a model, a tokenizer and the
+bins, holding no run folder and writing nothing. An item's candidates share its prompt and
+most of their prefixes, so each item is scored as one packed sequence
+(squeeze.lm.tree_scoring); a model that ignores custom 4D attention masks is detected on the
+first call and scored one sequence per row instead.
+
+    rows = score_bins(model, tokenizer, bins, step=0, facts={r.id: r.fact for r in forget})
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from squeeze.core.types import Fact, ItemBins
+from squeeze.lm.prompting import encode_prompt
+from squeeze.lm.tree_scoring import flat_token_logprobs, tree_token_logprobs
+from squeeze.track.stats import value_needles, value_positions
+
+DYNAMICS_COLUMNS = ["step", "item_id", "group", "candidate", "logp_sum", "logp_mean", "n_tokens", "value_logp"]
+
+
+@dataclass
+class _Seq:
+    group: str
+    candidate: int
+    token_ids: list[int]
+    value_at: list[int]  # positions of the fact's value in token_ids
+
+
+@dataclass
+class _Item:
+    item_id: str
+    prompt: list[int]
+    seqs: list[_Seq]
+
+
+class BinScorer:
+    """The sequences of `bins`, tokenised once, scored under any model by `score(model, step)`."""
+
+    def __init__(
+        self,
+        tokenizer,
+        bins: Sequence[ItemBins],
+        facts: Mapping[str, Fact | None] | None = None,
+        batch_size: int = 64,
+        packed: bool = True,
+    ):
+        self.tokenizer, self.batch_size, self.packed = tokenizer, max(1, batch_size), packed
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.items = [self._item(b, (facts or {}).get(b.item_id)) for b in bins]
+        self._checked = not packed
+
+    def _item(self, b: ItemBins, fact) -> _Item:
+        needles = value_needles(self.tokenizer, fact)
+        seqs = [_Seq("target", -1, list(b.target_token_ids), value_positions(b.target_token_ids, needles))]
+        for j, c in enumerate(b.candidates):
+            seqs.append(_Seq(c.bin, j, list(c.token_ids), value_positions(c.token_ids, needles)))
+        return _Item(b.item_id, encode_prompt(self.tokenizer, b.question), seqs)
+
+    @torch.inference_mode()
+    def score(self, model, step: int) -> pd.DataFrame:
+        """Rows of the long table for every sequence under `model` at `step` (mode restored after)."""
+        was_training = model.training
+        model.eval()
+        try:
+            if not self._checked:
+                self._check_packing(model)
+            logps: list[list[list[float]]] = []
+            for chunk in self._chunks():
+                if self.packed:
+                    logps += tree_token_logprobs(
+                        model, [(it.prompt, [s.token_ids for s in it.seqs]) for it in chunk], self.pad_id
+                    )
+                else:
+                    logps += [
+                        flat_token_logprobs(model, it.prompt, [s.token_ids for s in it.seqs], self.pad_id)
+                        for it in chunk
+                    ]
+        finally:
+            model.train(was_training)
+        rows = []
+        for item, per_seq in zip(self.items, logps, strict=False):
+            for seq, lp in zip(item.seqs, per_seq, strict=False):
+                total, n = float(sum(lp)), len(lp)
+                value = float(sum(lp[i] for i in seq.value_at)) if seq.value_at else float("nan")
+                rows.append((step, item.item_id, seq.group, seq.candidate, total, total / max(n, 1), n, value))
+        return pd.DataFrame(rows, columns=DYNAMICS_COLUMNS)
+
+    def _chunks(self):
+        chunk, size = [], 0
+        for item in self.items:
+            if chunk and size + len(item.seqs) > self.batch_size:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(item)
+            size += len(item.seqs)
+        if chunk:
+            yield chunk
+
+    def _check_packing(self, model) -> None:
+        """Packed scoring needs a model that honours a custom 4D attention mask: check one item."""
+        item = self.items[0]
+        seqs = [s.token_ids for s in item.seqs]
+        packed = tree_token_logprobs(model, [(item.prompt, seqs)], self.pad_id)[0]
+        flat = flat_token_logprobs(model, item.prompt, seqs, self.pad_id)
+        tol = 1e-3 if next(model.parameters()).dtype == torch.float32 else 5e-2
+        worst = max(
+            (abs(a - b) for p, f in zip(packed, flat, strict=False) for a, b in zip(p, f, strict=False)), default=0.0
+        )
+        if worst > tol:
+            warnings.warn(
+                f"packed scoring differs from plain scoring by {worst:.3g} on this model; scoring the plain way",
+                stacklevel=3,
+            )
+            self.packed = False
+        self._checked = True
+
+
+def score_bins(
+    model,
+    tokenizer,
+    bins: Sequence[ItemBins],
+    step: int = 0,
+    facts: Mapping[str, Fact | None] | None = None,
+    batch_size: int = 64,
+    packed: bool = True,
+) -> pd.DataFrame:
+    """The long table (DYNAMICS_COLUMNS) of every target and candidate of `bins` under `model`."""
+    return BinScorer(tokenizer, bins, facts, batch_size, packed).score(model, step)
