@@ -249,3 +249,10 @@ def format_escape_route_report(report: dict) -> str:
             f"{e['candidates_with_value']:.0%} of its {e['mean_candidates']:.1f} candidates/item carry the value"
         )
     return "\n".join(lines)
+
+
+def load_bins(path) -> list[ItemBins]:
+    """bins.jsonl as written by `squeeze bins`."""
+    from squeeze.core.rundir import read_jsonl
+
+    return [ItemBins.from_dict(row) for row in read_jsonl(path)]

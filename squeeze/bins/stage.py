@@ -68,11 +68,11 @@ def run(cfg: BinsConfig) -> Path:
         build_bins,
         escape_route_report,
         format_escape_route_report,
+        load_bins,
         model_fingerprint,
     )
     from squeeze.core.errors import ConfigError
     from squeeze.core.rundir import RunDir, read_json, write_json, write_jsonl
-    from squeeze.track.tracker import load_bins
     from squeeze.unlearn.data import resolve_original
 
     for name in ("model", "forget", "out"):

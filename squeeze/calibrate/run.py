@@ -124,6 +124,66 @@ def _embedding_settings(judge) -> dict:
     return {k: getattr(cfg, k) for k in keys}
 
 
+def _measure_judge(spec: JudgeSpec, reference, items, labels, rows, model_names, nat_items, nat_labels):
+    """One judge against the oracle: (report entry, judgments, naturalness-set judgments,
+    the tuned embedding settings or None). The embedding judge's mapping is tuned here (C5)
+    and the items judged again with it; each row gets the judge's scores."""
+    tuned = None
+    name, config = spec.resolved_backend, {}  # config: the tuned settings, over the spec's
+    judgments, judge = _judge_all(spec, reference, config, items, f"judging ({name})")
+    entry = {
+        "backend": judge.backend,
+        "model": judge.model,
+        "prompt_version": judge.prompt_version,
+        "similarity": _separation(labels, [j.similarity for j in judgments]),
+        "per_model": {
+            m: _separation(
+                [r["leak"] for r in rows if r["model"] == m],
+                [j.similarity for r, j in zip(rows, judgments, strict=False) if r["model"] == m],
+            )
+            for m in model_names
+        },
+    }
+    if name == "embedding":
+        entry["features"] = {f: _separation(labels, [_feature(j, f) for j in judgments]) for f in EMBEDDING_FEATURES}
+        feature = [_feature(j, "cosine") for j in judgments]
+        y, x = _scored(labels, feature)
+        if both_classes(y):
+            knots = tune_similarity_knots(
+                [v for v, leaked in zip(x, y, strict=False) if leaked],
+                [v for v, leaked in zip(x, y, strict=False) if not leaked],
+            )
+            config["similarity_knots"] = knots
+        nat_judgments, _ = _judge_all(spec, reference, config, nat_items, "naturalness set")
+        if judge.config.lm_path or judge.config.lm_name:
+            good = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if ok]
+            bad = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if not ok]
+            good, bad = [v for v in good if v is not None], [v for v in bad if v is not None]
+            if good and bad:
+                config["logprob_knots"] = tune_lower_upper_knots(good, bad)
+        # Re-judge with the tuned mapping: the judge itself computes the tuned scores.
+        judgments, judge = _judge_all(spec, reference, config, items, "judging (embedding, tuned)")
+        entry["tuned"] = {
+            "prompt_version": judge.prompt_version,
+            "similarity": _separation(labels, [j.similarity for j in judgments]),
+        }
+        tuned = _embedding_settings(judge)
+    nat_judgments, _ = _judge_all(spec, reference, config, nat_items, "naturalness set")
+    for row, judgment in zip(rows, judgments, strict=False):
+        row.setdefault("scores", {})[name] = {
+            "similarity": judgment.similarity,
+            "naturalness": judgment.naturalness,
+        }
+        if name == "embedding":
+            row["features"] = {f: _feature(judgment, f) for f in EMBEDDING_FEATURES}
+    entry["naturalness"] = _separation(nat_labels, [j.naturalness for j in nat_judgments])
+    entry["naturalness_scores"] = {
+        "fluent": [j.naturalness for j, ok in zip(nat_judgments, nat_labels, strict=False) if ok],
+        "degenerate": [j.naturalness for j, ok in zip(nat_judgments, nat_labels, strict=False) if not ok],
+    }
+    return entry, judgments, nat_judgments, tuned
+
+
 def run_calibration(settings: CalibrationSettings) -> dict:
     from judges import JudgeItem
     from squeeze.calibrate.data import (
@@ -190,60 +250,12 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     primary = None
     reference = ReferenceLM(path=str(original))  # the embedding judge's naturalness LM ("reference")
     for position, spec in enumerate(specs):
-        name, config = spec.resolved_backend, {}  # config: the tuned settings, over the spec's
-        judgments, judge = _judge_all(spec, reference, config, items, f"judging ({name})")
-        entry = {
-            "backend": judge.backend,
-            "model": judge.model,
-            "prompt_version": judge.prompt_version,
-            "similarity": _separation(labels, [j.similarity for j in judgments]),
-            "per_model": {
-                m: _separation(
-                    [r["leak"] for r in rows if r["model"] == m],
-                    [j.similarity for r, j in zip(rows, judgments, strict=False) if r["model"] == m],
-                )
-                for m, _ in models
-            },
-        }
-        if name == "embedding":
-            entry["features"] = {
-                f: _separation(labels, [_feature(j, f) for j in judgments]) for f in EMBEDDING_FEATURES
-            }
-            feature = [_feature(j, "cosine") for j in judgments]
-            y, x = _scored(labels, feature)
-            if both_classes(y):
-                knots = tune_similarity_knots(
-                    [v for v, leaked in zip(x, y, strict=False) if leaked],
-                    [v for v, leaked in zip(x, y, strict=False) if not leaked],
-                )
-                config["similarity_knots"] = knots
-            nat_judgments, _ = _judge_all(spec, reference, config, nat_items, "naturalness set")
-            if judge.config.lm_path or judge.config.lm_name:
-                good = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if ok]
-                bad = [_feature(j, "mean_logprob") for j, ok in zip(nat_judgments, nat_labels, strict=False) if not ok]
-                good, bad = [v for v in good if v is not None], [v for v in bad if v is not None]
-                if good and bad:
-                    config["logprob_knots"] = tune_lower_upper_knots(good, bad)
-            # Re-judge with the tuned mapping: the judge itself computes the tuned scores.
-            judgments, judge = _judge_all(spec, reference, config, items, "judging (embedding, tuned)")
-            entry["tuned"] = {
-                "prompt_version": judge.prompt_version,
-                "similarity": _separation(labels, [j.similarity for j in judgments]),
-            }
-            tuned["embedding"] = _embedding_settings(judge)
-        nat_judgments, _ = _judge_all(spec, reference, config, nat_items, "naturalness set")
-        for row, judgment in zip(rows, judgments, strict=False):
-            row.setdefault("scores", {})[name] = {
-                "similarity": judgment.similarity,
-                "naturalness": judgment.naturalness,
-            }
-            if name == "embedding":
-                row["features"] = {f: _feature(judgment, f) for f in EMBEDDING_FEATURES}
-        entry["naturalness"] = _separation(nat_labels, [j.naturalness for j in nat_judgments])
-        entry["naturalness_scores"] = {
-            "fluent": [j.naturalness for j, ok in zip(nat_judgments, nat_labels, strict=False) if ok],
-            "degenerate": [j.naturalness for j, ok in zip(nat_judgments, nat_labels, strict=False) if not ok],
-        }
+        name = spec.resolved_backend
+        entry, judgments, nat_judgments, settings_tuned = _measure_judge(
+            spec, reference, items, labels, rows, [m for m, _ in models], nat_items, nat_labels
+        )
+        if settings_tuned is not None:
+            tuned[name] = settings_tuned
         judges_report[name] = entry
         if position == 0:
             primary = (name, judgments, nat_judgments)

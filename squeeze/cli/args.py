@@ -72,7 +72,8 @@ def _add_field(parser, field: dataclasses.Field, hint: Any, path: str) -> None:
     elif hint is list or origin is list:
         kwargs.update(nargs="+", metavar=meta.get("metavar") or "V")
     elif hint in (int, float, str):
-        kwargs.update(type=hint, metavar=meta.get("metavar") or {int: "N", float: "X", str: "S"}[hint])
+        default_metavar = {int: "N", float: "X"}.get(hint) or path.rpartition(".")[2].upper()
+        kwargs.update(type=hint, metavar=meta.get("metavar") or default_metavar)
     else:  # dicts and the like: key=value only (`params.lam=0.3`)
         return
     parser.add_argument(*names, **kwargs)

@@ -210,8 +210,8 @@ def ensure_bins(out: Path, places: list[Path], meta: dict, build) -> tuple[list,
     else `build()` written to OUT with its meta. Returns (bins, where they came from)."""
     import time
 
+    from squeeze.bins.binner import load_bins
     from squeeze.core.rundir import atomic_path, write_json, write_jsonl
-    from squeeze.track.tracker import load_bins
 
     target = out / "bins.jsonl"
     for path in [target, *places]:

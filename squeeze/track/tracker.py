@@ -35,7 +35,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from squeeze.core.rundir import RunDir, read_jsonl, write_json, write_parquet
+from squeeze.bins.binner import load_bins
+from squeeze.core.rundir import RunDir, write_json, write_parquet
 from squeeze.core.types import ItemBins, QARecord
 from squeeze.lm.prompting import encode_answer, encode_prompt
 from squeeze.track.scoring import DYNAMICS_COLUMNS, BinScorer
@@ -236,11 +237,6 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True).sort_values(["step"], kind="stable").reset_index(drop=True)
-
-
-def load_bins(path) -> list[ItemBins]:
-    """bins.jsonl as written by `squeeze bins`."""
-    return [ItemBins.from_dict(row) for row in read_jsonl(path)]
 
 
 def tracker_for_run(run_dir, tokenizer, track_every: int, forget=None, retain=None, **kwargs) -> Tracker | None:
