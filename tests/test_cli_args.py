@@ -111,6 +111,7 @@ class Toy:
     rate: float | None = option(None, "an optional rate")
     verbose: bool = option(True, "talk while working")
     tags: list = option(["a"], "some tags")
+    level: typing.Literal[1, 5] = option(1, "a choice of numbers")
     inner: Inner = option(Inner(), "a nested config")
 
 
@@ -130,6 +131,7 @@ def test_precedence_defaults_base_file_flags_overrides(tmp_path):
     assert (cfg.name, cfg.steps, cfg.rate, cfg.inner.size) == ("file", 2, 0.5, 4)
     cfg = _toy(["--config", str(config), "-n", "3", "--inner-size", "6", "--no-verbose", "--tags", "x", "y"])[0]
     assert (cfg.steps, cfg.inner.size, cfg.verbose, cfg.tags, cfg.name) == (3, 6, False, ["x", "y"], "file")
+    assert _toy(["--level", "5"])[0].level == 5  # a Literal's choices keep their type
     cfg = _toy(["--config", str(config), "--steps", "3", "steps=4", "inner.size=8"])[0]
     assert (cfg.steps, cfg.inner.size) == (4, 8)
     help_text = _toy([])[1].format_help()

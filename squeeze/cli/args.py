@@ -68,7 +68,8 @@ def _add_field(parser, field: dataclasses.Field, hint: Any, path: str) -> None:
     if hint is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     elif origin is typing.Literal:
-        kwargs["choices"] = list(typing.get_args(hint))
+        choices = list(typing.get_args(hint))
+        kwargs.update(choices=choices, type=type(choices[0]))
     elif hint is list or origin is list:
         kwargs.update(nargs="+", metavar=meta.get("metavar") or "V")
     elif hint in (int, float, str):
