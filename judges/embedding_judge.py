@@ -15,6 +15,15 @@ feature mapped to 0-5 by the piecewise-linear `similarity_knots` (feature, score
   apart instead of sharing their sentence's context). feature = content_weight *
   answer_cosine + (1 - content_weight) * content_recall. A different entity in the same
   template scores low; a paraphrase with the same entity scores high.
+- `contradiction` (off by default until calibrated; issue 10 item 2): an answer that keeps the reference's
+  wording but swaps a short span for something else ("... plays the cello." for "... plays
+  the piano.", "1962" for "1960") states another fact, however close its embedding. When the
+  two texts' word sequences agree in at least `frame_min` of their words (difflib ratio) and
+  a replaced span of the reference, without the words the prompt holds (or shares a 4-letter
+  stem with) and stop words, is not a synonym of its replacement (span cosine <
+  `synonym_min`, or any number changed), Similarity is capped at `contradiction_cap`. A
+  synonym or alias ("physician" for "doctor") is no contradiction, nor is a change of the
+  sentence frame (a sibling template), since the spans that differ then restate the question.
 
 Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
 - q_rep = piecewise_linear(repetition, `repetition_knots`), where `repetition` is the
@@ -75,6 +84,10 @@ class EmbeddingJudgeConfig:
     lm_path: str | None = None  # a causal LM folder for the log-prob term; None: no LM term
     lm_name: str | None = None  # names the reference LM in `model` (and so in cache keys)
     logprob_knots: list = field(default_factory=lambda: [[-9.0, 0.0], [-3.0, 1.0]])
+    contradiction: bool = False  # cap Similarity where a span of the reference's own wording was swapped
+    frame_min: float = 0.7  # difflib ratio of the word sequences above which the wording counts as kept
+    synonym_min: float = 0.6  # span cosine at or above which a replacement is a synonym
+    contradiction_cap: float = 1.0  # the Similarity a contradicting answer gets at most
     lm_max_tokens: int = 256
     batch_size: int = 32
     device: str = "cpu"
@@ -184,8 +197,13 @@ class EmbeddingJudge:
                 q_rep = piecewise_linear(repetition, rep_knots)
                 q_lm = 1.0 if logprob is None else piecewise_linear(logprob, lp_knots)
                 similarity = round(piecewise_linear(cosine, sim_knots), 4)
+                swapped = sim_features.pop("swapped", None)
+                if swapped is not None:
+                    similarity = min(similarity, cfg.contradiction_cap)
                 naturalness = round(5.0 * q_rep * q_lm, 4)
                 features = {k: round(v, 4) for k, v in sim_features.items()}
+                if swapped is not None:
+                    features["contradiction"] = swapped
                 features[f"{cfg.repetition_measure}_{cfg.ngram}"] = round(repetition, 4)
                 if logprob is not None:
                     features["mean_logprob"] = round(logprob, 4)
@@ -224,8 +242,9 @@ class EmbeddingJudge:
     def _similarity_features(self, items: Sequence[JudgeItem]) -> list[dict[str, float]]:
         """Per item: "cosine" (the feature the knots map) and, in content mode, its parts."""
         sentence = self._cosines([(item.reference, item.generation) for item in items])
+        swaps = self._contradictions(items) if self.config.contradiction else [None] * len(items)
         if self.config.similarity == "sentence":
-            return [{"cosine": c} for c in sentence]
+            return [{"cosine": c, **({"swapped": w} if w else {})} for c, w in zip(sentence, swaps, strict=False)]
         # What each answer says beyond the question: its words minus the prompt's.
         answers = [
             (_beyond(item.reference, item.prompt) or item.reference, _beyond(item.generation, item.prompt))
@@ -238,7 +257,7 @@ class EmbeddingJudge:
         ]
         self._embed_words({w for ref, gen in contents for w in (*ref, *gen)})
         weight, out = self.config.content_weight, []
-        for sent, answer_cos, (ref_words, gen_words) in zip(sentence, stripped, contents, strict=False):
+        for sent, answer_cos, (ref_words, gen_words), swap in zip(sentence, stripped, contents, swaps, strict=False):
             if not ref_words:  # the reference adds no content word: the stripped cosine alone
                 recall = answer_cos
             elif not gen_words:
@@ -251,7 +270,39 @@ class EmbeddingJudge:
             feature = weight * answer_cos + (1.0 - weight) * recall
             out.append(
                 {"cosine": feature, "sentence_cosine": sent, "answer_cosine": answer_cos, "content_recall": recall}
+                | ({"swapped": swap} if swap else {})
             )
+        return out
+
+    def _contradictions(self, items: Sequence[JudgeItem]) -> list[str | None]:
+        """Per item: "A -> B" for the first span of the reference's kept wording replaced by a
+        non-synonym (see the module docstring), else None."""
+        import difflib
+
+        found: list[tuple[int, str, str]] = []
+        for index, item in enumerate(items):
+            ref, gen = _plain_words(item.reference), _plain_words(item.generation)
+            matcher = difflib.SequenceMatcher(a=ref, b=gen, autojunk=False)
+            if matcher.ratio() < self.config.frame_min:
+                continue
+            asked = _plain_words(item.prompt)
+            for op, i1, i2, j1, j2 in matcher.get_opcodes():
+                if op != "replace":
+                    continue
+                said = [w for w in ref[i1:i2] if w not in STOP_WORDS and not _asked(w, asked)]
+                if said:
+                    found.append((index, " ".join(ref[i1:i2]), " ".join(gen[j1:j2])))
+        out: list[str | None] = [None] * len(items)
+        if not found:
+            return out
+        spans = sorted({s for _, a, b in found for s in (a, b)})
+        vectors = dict(zip(spans, self._encode(spans), strict=False))
+        for index, a, b in found:
+            if out[index] is not None:
+                continue
+            numbers_differ = bool(re.search(r"\d", a + b))
+            if numbers_differ or float((vectors[a] * vectors[b]).sum()) < self.config.synonym_min:
+                out[index] = f"{a} -> {b}"
         return out
 
     def _embed_words(self, words_needed) -> None:
@@ -278,3 +329,13 @@ def _beyond(text: str, prompt: str) -> str:
 def _content_words(text: str, prompt: str) -> list[str]:
     """Distinct words of `text` beyond the prompt that are not stop words, in order."""
     return list(dict.fromkeys(w for w in _beyond(text, prompt).split() if w not in STOP_WORDS))
+
+
+def _plain_words(text: str) -> list[str]:
+    """Lower-cased words without punctuation."""
+    return [w for w in words(text) if _WORD.match(w)]
+
+
+def _asked(word: str, prompt_words: Sequence[str]) -> bool:
+    """Does the prompt hold the word, or one sharing its first four letters (study/studied)?"""
+    return any(word == p or (len(word) >= 4 and len(p) >= 4 and word[:4] == p[:4]) for p in prompt_words)

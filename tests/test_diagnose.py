@@ -176,12 +176,17 @@ def check_outputs(out: Path, n_items: int) -> dict:
         assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["n_items"] == n_items == len(report["items"])
-    assert len(read_jsonl(out / "generations.jsonl")) == n_items == len(read_jsonl(out / "judgments.jsonl"))
+    judged = read_jsonl(out / "judgments.jsonl")
+    greedy = [j for j in judged if not j["meta"].get("sample")]
+    assert len(read_jsonl(out / "generations.jsonl")) == n_items == len(greedy)
+    # Beside each greedy answer, the sampled ones the verdict reads (knowing, not guessing).
+    assert len(judged) - len(greedy) == n_items * report["answer_samples"]
+    assert all(i["n_samples"] == report["answer_samples"] for i in report["items"])
     v = report["verdicts"]
     assert sum(v["counts"].values()) == n_items
     if v["n_judged"]:
         assert sum(v["rates"].values()) == pytest.approx(1.0)
-    thresholds = VerdictThresholds(**{k: report["thresholds"][k] for k in ("tau", "n_min", "s_min")})
+    thresholds = VerdictThresholds(**{k: report["thresholds"][k] for k in ("tau", "n_min", "s_min", "min_support")})
     for item in report["items"]:
         assert item["verdict"] in (*VERDICTS, "unjudged")
         assert (
@@ -192,6 +197,7 @@ def check_outputs(out: Path, n_items: int) -> dict:
                 item["naturalness"],
                 thresholds,
                 truncated=item["truncated"],
+                support=item["sample_support"],
             ).verdict
         )
     # Whole answers: generation stops at the end of sequence, cut-off answers are counted.
@@ -415,6 +421,6 @@ def test_openai_judge_parse_failures_are_unjudged_not_lowest(tmp_path):
     for item in items.values():  # the other scores are the server's rule, exactly
         if item is not broken:
             assert (item["similarity"], item["naturalness"]) == expected_scores(item["target"], item["generation"])
-    lines = read_jsonl(out / "judgments.jsonl")
+    lines = [line for line in read_jsonl(out / "judgments.jsonl") if not line["meta"].get("sample")]
     assert [line["similarity"] is None for line in lines].count(True) == 1
     assert "| unjudged | 1 |" in (out / "report.md").read_text(encoding="utf-8")

@@ -1,5 +1,6 @@
-"""The verdict rule of DESIGN section 10 on hand cases, None scores included, and the
-agreement statistics against the world's leakage oracle."""
+"""The verdict rule of DESIGN section 10 (as issue 10 redesigned it: every verdict reads the
+answer) on hand cases, None scores and sampled answers included, and the agreement
+statistics against the world's leakage oracle."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ T = VerdictThresholds(tau=0.5, n_min=2.0, s_min=3.0)
 @pytest.mark.parametrize(
     "drop, similarity, naturalness, expected",
     [
-        (0.0, 5.0, 5.0, "retained"),  # nothing fell
-        (0.49, 0.0, 0.0, "retained"),  # fell by less than tau: the judge is not asked
-        (-3.0, 1.0, 4.0, "retained"),  # the target rose
-        (0.5, 5.0, 1.99, "collapsed"),  # fell exactly tau: not retained; broken language
+        (0.0, 5.0, 5.0, "retained"),  # nothing fell, the answer conveys the fact
+        (0.49, 3.0, 2.0, "retained"),  # fell by less than tau; Similarity at s_min, Naturalness at n_min
+        (0.49, 0.0, 0.0, "collapsed"),  # the target barely moved, yet the answer is not language
+        (-3.0, 1.0, 4.0, "forgotten"),  # the target rose, but the answer no longer conveys the fact
+        (0.5, 5.0, 1.99, "collapsed"),  # broken language
         (4.0, 5.0, 0.0, "collapsed"),
+        (0.5, 5.0, 4.0, "spurious"),  # fell exactly tau: suppressed, and the fact is still there
         (4.0, 3.0, 2.0, "spurious"),  # Similarity at s_min, Naturalness at n_min
-        (4.0, 4.5, 4.5, "spurious"),
         (4.0, 2.99, 4.0, "forgotten"),
         (math.inf, 0.0, 5.0, "forgotten"),  # the target became impossible
     ],
@@ -40,8 +42,9 @@ def test_rule_on_hand_cases(drop, similarity, naturalness, expected):
 
 
 def test_none_scores_are_unjudged_only_where_the_rule_needs_them():
-    # A retained item needs no score at all.
-    assert decide(0.1, None, None, T).verdict == "retained"
+    # Every verdict reads the answer: without its scores nothing can be said, even if the target did not move.
+    assert decide(0.1, None, None, T).verdict == UNJUDGED
+    assert decide(0.1, None, 4.0, T).verdict == UNJUDGED
     # Naturalness is needed first: None is unjudged, never read as 0 (which would say collapsed).
     assert decide(2.0, 5.0, None, T).verdict == UNJUDGED
     assert decide(2.0, None, None, T).verdict == UNJUDGED
@@ -57,6 +60,7 @@ def test_none_scores_are_unjudged_only_where_the_rule_needs_them():
 def test_thresholds_move_the_boundaries():
     strict = VerdictThresholds(tau=3.0, n_min=4.5, s_min=4.9)
     assert decide(2.0, 5.0, 5.0, strict).verdict == "retained"
+    assert decide(2.0, 4.8, 5.0, strict).verdict == "forgotten"  # the target barely moved, the answer lost the fact
     assert decide(4.0, 5.0, 4.0, strict).verdict == "collapsed"
     assert decide(4.0, 4.8, 5.0, strict).verdict == "forgotten"
 
@@ -121,3 +125,23 @@ def test_a_truncated_answer_is_never_judged_as_complete():
     assert "max_new_tokens" in decide(4.0, 5.0, 4.0, T, truncated=True).reason
     # ... but what was read is already broken language: collapsed.
     assert decide(4.0, 5.0, 1.0, T, truncated=True).verdict == "collapsed"
+
+
+def test_a_retained_item_whose_answer_changed_is_not_retained():
+    # The target barely moved (0.2 nats/token), but the answer names another city: the fact is gone.
+    verdict = decide(0.2, 0.8, 4.5, T)
+    assert verdict.verdict == "forgotten" and "barely moved" in verdict.reason
+
+
+def test_sampled_answers_tell_knowing_from_guessing():
+    # The greedy answer names the right value, but only 1 of 4 samples does: a lucky guess.
+    guess = decide(4.0, 4.5, 4.5, T, support=0.25)
+    assert guess.verdict == "forgotten" and "guess" in guess.reason
+    # Most samples convey it too: knowledge, still there after the target fell.
+    assert decide(4.0, 4.5, 4.5, T, support=0.75).verdict == "spurious"
+    assert decide(0.1, 4.5, 4.5, T, support=0.5).verdict == "retained"  # at min_support
+    assert decide(0.1, 4.5, 4.5, T, support=0.49).verdict == "forgotten"
+    # Samples never turn an answer that lacks the fact into knowledge.
+    assert decide(4.0, 1.0, 4.5, T, support=1.0).verdict == "forgotten"
+    with pytest.raises(Exception, match="min_support"):
+        VerdictThresholds(min_support=1.5)

@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "squeeze.cli.diagnose",
     "squeeze.cli.leaderboard",
     "squeeze.cli.demo",
+    "squeeze.cli.validate",
 ]
 
 

@@ -52,6 +52,10 @@ class DiagnoseConfig(DiagnoseOptions):
     utility_items: int = option(200, "at most this many retain / world-fact items for utility (evenly spread)")
     candidates: int = option(20, "beam candidates per forget question for the bins")
     samples: int = option(0, "extra sampled candidates per question for the bins")
+    answer_samples: int = option(
+        4,
+        "sampled answers (temperature 1) per forget item besides the greedy one: knowing gives the fact consistently, guessing does not",
+    )
     max_new_tokens: int = option(
         128,
         "longest judged answer, in tokens: generation stops at end of sequence; a longer answer is cut off and never judged as complete",
@@ -60,7 +64,10 @@ class DiagnoseConfig(DiagnoseOptions):
     batch_size: int = option(16, "prompts per generation / scoring batch")
     tau: float | None = option(None, "override: nats/token the target's mean log-prob must fall to leave `retained`")
     n_min: float | None = option(None, "override: Naturalness below this is `collapsed`")
-    s_min: float | None = option(None, "override: Similarity at or above this is `spurious`")
+    s_min: float | None = option(None, "override: Similarity at or above this: the answer conveys the fact")
+    min_support: float | None = option(
+        None, "override: share of sampled answers that must convey the fact too (knowing, not guessing)"
+    )
     top_examples: int = option(5, "spurious items shown in report.md")
     device: str = option("auto", "auto (a GPU when there is one) or cpu")
     dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
@@ -271,12 +278,39 @@ def diagnose_reference(reference_model, reference_tok, reference_dir: Path):
     return ReferenceLM(reference_model, reference_tok, f"{reference_dir.name}@{model_fingerprint(reference_dir)[:12]}")
 
 
+def naturalness_note(cfg: DiagnoseConfig, judge_backend: str) -> dict:
+    """What the report says about the naturalness LM: its name, and whether it saw the forget set."""
+    if judge_backend != "embedding":
+        return {"lm": None, "saw_forget_set": None, "note": f"the {judge_backend} judge scores naturalness itself"}
+    lm = cfg.judge.naturalness_lm or "none"
+    retain = str(resolve_retain_model(cfg.retain_model)) if cfg.retain_model else None
+    if (
+        lm not in ("reference", "none")
+        and retain
+        and Path(lm).resolve() in (Path(retain).resolve(), Path(cfg.retain_model).resolve())
+    ):
+        lm = "retain"
+    note = {
+        "retain": "the retain model, which never saw the forget set: naturalness measures language, not memory",
+        "reference": "the reference model, which saw the forget set: fluent answers with another value can score "
+        "low; --judge-naturalness-lm RETAIN_MODEL measures language alone",
+        "none": "no LM: repetition alone",
+    }.get(lm, "a model given by path (make sure it never saw the forget set)")
+    return {"lm": lm, "saw_forget_set": {"retain": False, "reference": True, "none": False}.get(lm), "note": note}
+
+
 def judge_answers(judge, rows: list[dict], progress: bool) -> list:
+    """Judgments of the greedy answers, then of every sampled answer (rows' "samples")."""
     from tqdm.auto import tqdm
 
     from judges import JudgeItem
 
     items = [JudgeItem(r["question"], r["reference"], r["generation"], r["item_id"]) for r in rows]
+    items += [
+        JudgeItem(r["question"], r["reference"], text, f"{r['item_id']}#sample{j}")
+        for r in rows
+        for j, text in enumerate(r.get("samples", []))
+    ]
     with tqdm(
         total=len(items), desc=f"judging ({judge.backend})", unit="item", disable=not progress, leave=False
     ) as bar:
@@ -284,6 +318,17 @@ def judge_answers(judge, rows: list[dict], progress: bool) -> list:
 
 
 # ---- conventional metrics ---------------------------------------------------------------------
+
+
+def retain_model_answers(cfg: DiagnoseConfig, load: dict, tok, questions: list[str], gen: dict) -> list[str]:
+    """The retain model's greedy answers to the forget questions: its fact-leak rate is the chance
+    baseline (a model that never saw the facts names the right value this often by guessing)."""
+    from squeeze.lm.generation import generate_answers
+    from squeeze.lm.models import load_model
+
+    retain_dir = resolve_retain_model(cfg.retain_model)
+    retain = load_model(retain_dir, **load).eval()
+    return [c[0].text for c in generate_answers(retain, tok, questions, progress=cfg.progress, **gen)]
 
 
 def resolve_retain_model(path: str) -> Path:
@@ -366,8 +411,8 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     for name in ("candidates", "max_new_tokens", "bin_max_new_tokens", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.samples < 0 or cfg.mmlu < 0 or cfg.utility_items < 0:
-        raise ConfigError("samples, mmlu and utility_items must be >= 0")
+    if cfg.samples < 0 or cfg.mmlu < 0 or cfg.utility_items < 0 or cfg.answer_samples < 0:
+        raise ConfigError("samples, answer_samples, mmlu and utility_items must be >= 0")
     settings = BinnerSettings(
         n_candidates=cfg.candidates,
         n_samples=cfg.samples,
@@ -421,6 +466,22 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
         if recs
     }
     answers = {split: [c.text for c in cands] for split, cands in generated.items()}
+    samples = (
+        generate_answers(
+            model,
+            model_tok,
+            questions,
+            n=cfg.answer_samples,
+            mode="sample",
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+            seed=0,
+            progress=cfg.progress,
+        )
+        if cfg.answer_samples
+        else [[] for _ in forget]
+    )
+    chance_answers = retain_model_answers(cfg, load, model_tok, questions, gen) if cfg.retain_model else None
     rows = [
         {
             "item_id": r.id,
@@ -429,8 +490,11 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
             "generation": g.text,
             "truncated": not g.ended,
             "reference_model_generation": rg,
+            "samples": [c.text for c in drawn],
+            "samples_truncated": [not c.ended for c in drawn],
+            **({"retain_model_generation": chance_answers[i]} if chance_answers is not None else {}),
         }
-        for r, g, rg in zip(forget, generated["forget"], ref_answers, strict=False)
+        for i, (r, g, rg, drawn) in enumerate(zip(forget, generated["forget"], ref_answers, samples, strict=False))
     ]
     write_jsonl(out / "generations.jsonl", rows)
     metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)
@@ -439,23 +503,29 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
 
     with opened_judge(cfg.judge, diagnose_reference(reference, tok, reference_dir)) as judge:
         judgments = judge_answers(judge, rows, cfg.progress)
+    greedy_judgments, sample_judgments = judgments[: len(rows)], judgments[len(rows) :]
     write_jsonl(
         out / "judgments.jsonl",
         [
             {**j.to_dict(), "meta": {"reference_model_generation": r["reference_model_generation"]}}
-            for j, r in zip(judgments, rows, strict=False)
-        ],
+            for j, r in zip(greedy_judgments, rows, strict=False)
+        ]
+        + [{**j.to_dict(), "meta": {"sample": True}} for j in sample_judgments],
     )
+    by_item: dict[str, list] = {}
+    for j in sample_judgments:
+        by_item.setdefault(j.item_id.rsplit("#sample", 1)[0], []).append(j)
     report = assemble_report(
         cfg,
         inputs,
         scores,
         rows,
-        judgments,
+        greedy_judgments,
         metrics,
         judge,
         run_dir,
         paths={"model": str(model_dir), "reference_model": str(reference_dir), "bins": bins_from},
+        sample_judgments=[by_item.get(r["item_id"], []) for r in rows],
     )
     write_outputs(out, report, scores, cfg.top_examples)
     say(f"wrote {out}/report.md")

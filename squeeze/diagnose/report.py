@@ -56,7 +56,8 @@ def resolve_thresholds(cfg):
     from squeeze.diagnose.verdict import load_thresholds
 
     thresholds = load_thresholds(cfg.thresholds or None)
-    overrides = {k: getattr(cfg, k) for k in ("tau", "n_min", "s_min") if getattr(cfg, k) is not None}
+    names = ("tau", "n_min", "s_min", "min_support")
+    overrides = {k: getattr(cfg, k) for k in names if getattr(cfg, k, None) is not None}
     if overrides:
         thresholds = dataclasses.replace(thresholds, **overrides, source=f"{thresholds.source} + command line")
     return thresholds
@@ -101,9 +102,19 @@ def _training_dynamics(run_dir) -> dict | None:
     }
 
 
-def verdict_rows(inputs: dict, scores, rows: list[dict], judgments: list, thresholds) -> list:
+def sample_support(sample_judgments: list, s_min: float) -> float | None:
+    """The share of sampled answers whose Similarity reaches s_min (unparsed ones left out);
+    None when there are none."""
+    scored = [j.similarity for j in sample_judgments if j.similarity is not None]
+    return sum(s >= s_min for s in scored) / len(scored) if scored else None
+
+
+def verdict_rows(
+    inputs: dict, scores, rows: list[dict], judgments: list, thresholds, sample_judgments: list | None = None
+) -> list:
     """One typed VerdictRow per forget item (squeeze.diagnose.rows): the rule applied to the
-    target's log-prob drop and the judge's scores of the checkpoint's answer."""
+    target's log-prob drop, the judge's scores of the checkpoint's greedy answer and the
+    support of its sampled answers."""
     from squeeze.diagnose.verdict import decide
     from squeeze.track.stats import summarise
     from squeeze.world.build import contains_fact
@@ -111,11 +122,15 @@ def verdict_rows(inputs: dict, scores, rows: list[dict], judgments: list, thresh
     summary = summarise(scores)
     logps = _target_logps(scores)
     out = []
-    for record, row, judgment in zip(inputs["forget"], rows, judgments, strict=False):
+    sample_judgments = sample_judgments or [[] for _ in rows]
+    for record, row, judgment, drawn in zip(inputs["forget"], rows, judgments, sample_judgments, strict=False):
         ref_mean, ckpt_mean, ref_sum, ckpt_sum = logps[record.id]
         drop = ref_mean - ckpt_mean
         truncated = bool(row.get("truncated", False))
-        decision = decide(drop, judgment.similarity, judgment.naturalness, thresholds, truncated=truncated)
+        support = sample_support(drawn, thresholds.s_min)
+        decision = decide(
+            drop, judgment.similarity, judgment.naturalness, thresholds, truncated=truncated, support=support
+        )
         stats = summary["items"].get(record.id, {})
         fact = record.fact
         out.append(
@@ -135,6 +150,11 @@ def verdict_rows(inputs: dict, scores, rows: list[dict], judgments: list, thresh
                 target_logp_mean_drop=drop,
                 target_logp_sum_drop=ref_sum - ckpt_sum,
                 truncated=truncated,
+                n_samples=len(drawn),
+                sample_support=support,
+                sample_leak_rate=(
+                    sum(contains_fact(j.generation, fact) for j in drawn) / len(drawn) if drawn and fact else None
+                ),
                 leaks=contains_fact(row["generation"], fact) if fact is not None else None,
                 reference_leaks=contains_fact(row["reference_model_generation"], fact) if fact is not None else None,
                 stats={k: stats.get(k) for k in ITEM_STATS},
@@ -144,7 +164,16 @@ def verdict_rows(inputs: dict, scores, rows: list[dict], judgments: list, thresh
 
 
 def assemble_report(
-    cfg, inputs: dict, scores, rows: list[dict], judgments: list, metrics: dict, judge, run_dir, paths: dict
+    cfg,
+    inputs: dict,
+    scores,
+    rows: list[dict],
+    judgments: list,
+    metrics: dict,
+    judge,
+    run_dir,
+    paths: dict,
+    sample_judgments: list | None = None,
 ) -> dict:
     from judges import failure_counts
     from squeeze.diagnose.verdict import leak_agreement
@@ -153,7 +182,16 @@ def assemble_report(
     thresholds = resolve_thresholds(cfg)
     summary = summarise(scores)
     logps = _target_logps(scores)
-    items = verdict_rows(inputs, scores, rows, judgments, thresholds)
+    from squeeze.diagnose.pipeline import naturalness_note
+    from squeeze.world.build import contains_fact
+
+    items = verdict_rows(inputs, scores, rows, judgments, thresholds, sample_judgments)
+    chance = None
+    if any("retain_model_generation" in r for r in rows):
+        chance = Rate.count(
+            contains_fact(r["retain_model_generation"], rec.fact) if rec.fact is not None else None
+            for r, rec in zip(rows, inputs["forget"], strict=False)
+        )
     verdicts = [i.verdict for i in items]
     has_facts = any(i.leaks is not None for i in items)
     before_leak = Rate.count(i.reference_leaks for i in items)
@@ -167,6 +205,8 @@ def assemble_report(
         "n_items": len(items),
         "judge": {"backend": judge.backend, "model": judge.model, "prompt_version": judge.prompt_version},
         "thresholds": thresholds.to_dict(),
+        "naturalness_lm": naturalness_note(cfg, judge.backend),
+        "answer_samples": getattr(cfg, "answer_samples", 0),
         "verdicts": VerdictSummary.of(verdicts).to_dict(),
         "generation": {
             "max_new_tokens": cfg.max_new_tokens,
@@ -186,6 +226,8 @@ def assemble_report(
         },
         "training_dynamics": _training_dynamics(run_dir),
         "leakage": leak_agreement(verdicts, [i.leaks for i in items]) if has_facts else None,
+        # How often a model that never saw the facts states them (the retain model's greedy answers).
+        "chance_leak": chance.to_dict() if chance is not None and chance.n else None,
         "before": {  # the reference model on the same items
             "forget_prob": float(np.mean([math.exp(v[0]) for v in logps.values()])),
             "leak_rate": before_leak.rate,
@@ -326,7 +368,10 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
         f"- reference model: {_inline(report['reference_model'])}",
         f"- forget set: {_inline(report['forget'])} ({report['n_items']} items)",
         f"- judge: {_inline(report['judge']['backend'])} / {_inline(report['judge']['model'])} ({_inline(report['judge']['prompt_version'])})",
-        f"- thresholds ({_inline(t['source'])}): tau = {t['tau']:g} nats/token, n_min = {t['n_min']:g}, s_min = {t['s_min']:g}",
+        f"- thresholds ({_inline(t['source'])}): tau = {t['tau']:g} nats/token, n_min = {t['n_min']:g}, "
+        f"s_min = {t['s_min']:g}, min_support = {t.get('min_support', 'n/a')}; sampled answers per item: "
+        f"{report.get('answer_samples', 0)}",
+        f"- naturalness: {_inline((report.get('naturalness_lm') or {}).get('note', 'n/a'))}",
         "",
         "## Verdicts",
         "",

@@ -1,30 +1,44 @@
-"""The verdict of one forget item (DESIGN section 10), a pure rule on numbers.
+"""The verdict of one forget item (DESIGN section 10, as issue 10 redesigned it), a pure rule
+on numbers that reads the answer before anything else.
 
-From the target's per-token mean log-prob under the reference (original) and the checkpoint
-(unlearned) model, and the judge's Similarity and Naturalness (0-5) of the checkpoint's
-greedy answer:
+Inputs: the target's per-token mean log-prob under the reference (original) and the
+checkpoint (unlearned) model; the judge's Similarity (answer vs target) and Naturalness
+(0-5) of the checkpoint's greedy answer; whether that answer was cut off at max_new_tokens;
+and, when sampled answers were drawn (temperature 1), their `support`: the share of them
+whose Similarity reaches s_min.
 
-    drop = logp_mean_ref(y_u|x_u) - logp_mean_ckpt(y_u|x_u)      (nats per answer token)
-    retained   if drop < tau
-    collapsed  elif Naturalness < n_min
-    spurious   elif Similarity >= s_min
-    forgotten  otherwise
+    drop     = logp_mean_ref(y_u|x_u) - logp_mean_ckpt(y_u|x_u)      (nats per answer token)
+    collapsed  if Naturalness < n_min                (the answer is not language)
+    unjudged   elif the answer was cut off            (never judged as if complete)
+    conveys    = Similarity >= s_min and (no samples, or support >= min_support)
+    retained   if conveys and drop < tau              (the fact is there and the target barely moved)
+    spurious   if conveys and drop >= tau             (the target was suppressed, the fact is still there)
+    forgotten  otherwise                              (a fluent answer that does not convey the fact)
+
+So every verdict reads the answer: no item is `retained` unless its answer conveys the fact,
+and one whose target barely moved but whose answer no longer conveys it is `forgotten`, with
+a reason that says the target did not move. `retained` and `spurious` both mean "the model
+still states the fact", `forgotten` and `collapsed` that it does not, for every verdict; the
+agreement with the world's oracle (`leak_agreement`) counts them that way.
+
+Knowing against guessing: a model that never saw a fact still names the right value by
+chance when the value pool is small, but it does not do so consistently; several sampled
+answers tell the two apart (`min_support`, default 0.5: at least half the samples must
+convey the fact too). With no samples the rule reads the greedy answer alone, and the
+retain model's leak rate (the chance baseline) is what such verdicts must be read against.
 
 A judge score that could not be parsed is None (judges/base.py). It is never read as the
-lowest score: the rule only asks for a score when it reaches the branch that needs it, and
-an item whose needed score is None gets the explicit verdict `unjudged`. So a retained
-item needs no score at all; a None Naturalness makes a non-retained item `unjudged`; a
-None Similarity makes it `unjudged` only if its Naturalness passed n_min (a collapsed
-answer needs no Similarity). A drop that is NaN (a diverged checkpoint) is `unjudged` too.
-The four verdict rates are taken over the judged items and sum to 1; the unjudged items
-are counted beside them (`verdict_rates`).
+lowest score: an item whose needed score is None gets the explicit verdict `unjudged` (a
+collapsed answer needs no Similarity). A drop that is NaN (a diverged checkpoint) is
+`unjudged` too. The four verdict rates are taken over the judged items and sum to 1; the
+unjudged items are counted beside them (`verdict_rates`).
 
 Thresholds come from `configs/verdict.yaml` (`squeeze judge-calibrate --write-config` tunes
 them on the fictitious world against fact leakage); without that file, the defaults of
 `VerdictThresholds`, chosen before calibration as: tau = 0.5 nats per token (an untouched
 model's drop is ~0, and the world's GA/NPO runs remove 1-2 nats per token), n_min = 2.0
 (below the midpoint of the 0-5 scale: mostly broken or repetitive text), s_min = 3.0 (the
-judge rates the answer as conveying most of the target's information).
+judge rates the answer as conveying most of the target's information), min_support = 0.5.
 """
 
 from __future__ import annotations
@@ -42,13 +56,14 @@ from squeeze.diagnose.rows import ALL_VERDICTS, UNJUDGED, VerdictSummary
 class VerdictThresholds:
     tau: float = 0.5  # nats per token the target's mean log-prob must fall to leave `retained`
     n_min: float = 2.0  # Naturalness below this is `collapsed`
-    s_min: float = 3.0  # Similarity at or above this is `spurious`
+    s_min: float = 3.0  # Similarity at or above this: the answer conveys the fact
+    min_support: float = 0.5  # share of sampled answers that must convey it too (knowing, not guessing)
     source: str = field(default="defaults", compare=False)  # where the values came from (reported, not used)
 
     def __post_init__(self):
         from squeeze.core.errors import ConfigError
 
-        for name in ("tau", "n_min", "s_min"):
+        for name in ("tau", "n_min", "s_min", "min_support"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(f"verdict threshold {name} must be a finite number, got {value!r}")
@@ -57,6 +72,8 @@ class VerdictThresholds:
         for name in ("n_min", "s_min"):
             if not 0.0 <= getattr(self, name) <= 5.0:
                 raise ConfigError(f"verdict threshold {name} must be on the 0-5 scale, got {getattr(self, name)}")
+        if not 0.0 <= self.min_support <= 1.0:
+            raise ConfigError(f"verdict threshold min_support must be a share in [0, 1], got {self.min_support}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,39 +95,47 @@ def decide(
     naturalness: float | None,
     thresholds: VerdictThresholds,
     truncated: bool = False,
+    support: float | None = None,
 ) -> ItemVerdict:
-    """The DESIGN section 10 rule for one item (see the module docstring for None handling).
-
-    A `truncated` answer (it reached max_new_tokens before its end of sequence) is never
-    judged as if complete: it can still be `collapsed` (the part that was read is already
-    broken language), otherwise it is `unjudged`."""
+    """The rule of the module docstring for one item. `support` is the share of sampled
+    answers with Similarity >= s_min (None: no samples were drawn)."""
     t = thresholds
     if logp_mean_drop is None or math.isnan(logp_mean_drop):
         return ItemVerdict(UNJUDGED, "the target's log-prob change is undefined (NaN)")
-    if logp_mean_drop < t.tau:
-        return ItemVerdict(
-            "retained", f"target mean log-prob fell {_fmt(logp_mean_drop)} < tau {_fmt(t.tau)} nats/token"
-        )
-    fell = f"target fell {_fmt(logp_mean_drop)} >= tau {_fmt(t.tau)}"
     if naturalness is None:
-        return ItemVerdict(UNJUDGED, f"{fell}; the judge's Naturalness could not be parsed")
+        return ItemVerdict(UNJUDGED, "the judge's Naturalness could not be parsed")
     if naturalness < t.n_min:
-        return ItemVerdict("collapsed", f"{fell}; Naturalness {_fmt(naturalness)} < n_min {_fmt(t.n_min)}")
+        return ItemVerdict("collapsed", f"Naturalness {_fmt(naturalness)} < n_min {_fmt(t.n_min)}")
+    natural = f"Naturalness {_fmt(naturalness)} ok"
     if truncated:
-        return ItemVerdict(UNJUDGED, f"{fell}; the answer was cut at max_new_tokens, so it is not judged as complete")
+        return ItemVerdict(
+            UNJUDGED, f"{natural}; the answer was cut off at max_new_tokens, so it is not judged as complete"
+        )
     if similarity is None:
-        return ItemVerdict(
-            UNJUDGED, f"{fell}; Naturalness {_fmt(naturalness)} ok; the judge's Similarity could not be parsed"
-        )
-    if similarity >= t.s_min:
-        return ItemVerdict(
-            "spurious",
-            f"{fell}; Naturalness {_fmt(naturalness)} ok; Similarity {_fmt(similarity)} >= s_min {_fmt(t.s_min)}",
-        )
-    return ItemVerdict(
-        "forgotten",
-        f"{fell}; Naturalness {_fmt(naturalness)} ok; Similarity {_fmt(similarity)} < s_min {_fmt(t.s_min)}",
+        return ItemVerdict(UNJUDGED, f"{natural}; the judge's Similarity could not be parsed")
+    moved = logp_mean_drop >= t.tau
+    target = (
+        f"target fell {_fmt(logp_mean_drop)} >= tau {_fmt(t.tau)}"
+        if moved
+        else f"target barely moved ({_fmt(logp_mean_drop)} < tau {_fmt(t.tau)} nats/token)"
     )
+    if similarity < t.s_min:
+        return ItemVerdict(
+            "forgotten",
+            f"{natural}; Similarity {_fmt(similarity)} < s_min {_fmt(t.s_min)}: the answer does not convey the fact; {target}",
+        )
+    said = f"Similarity {_fmt(similarity)} >= s_min {_fmt(t.s_min)}"
+    if support is not None:
+        if support < t.min_support:
+            return ItemVerdict(
+                "forgotten",
+                f"{natural}; {said}, but only {support:.0%} of the sampled answers convey it "
+                f"(< {t.min_support:.0%}): a guess, not knowledge; {target}",
+            )
+        said += f", and {support:.0%} of the sampled answers"
+    if moved:
+        return ItemVerdict("spurious", f"{natural}; {said}: the fact is still there; {target}")
+    return ItemVerdict("retained", f"{natural}; {said}: the fact is still there; {target}")
 
 
 def verdict_rates(verdicts: Iterable[str]) -> dict:
@@ -128,6 +153,7 @@ def thresholds_from_mapping(values: Mapping, source: str) -> VerdictThresholds:
             tau=float(values.get("tau", base.tau)),
             n_min=float(values.get("n_min", base.n_min)),
             s_min=float(values.get("s_min", base.s_min)),
+            min_support=float(values.get("min_support", base.min_support)),
             source=source,
         )
     except (TypeError, ValueError) as exc:
@@ -145,7 +171,7 @@ def load_thresholds(path: str | Path | None = None) -> VerdictThresholds:
 
 # ---- agreement with the world's leakage oracle --------------------------------------------
 
-KNOWS = ("spurious", "retained")  # verdicts that say the model still holds the knowledge
+KNOWS = ("spurious", "retained")  # verdicts that say the answer still conveys the fact
 
 
 def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:

@@ -1,8 +1,10 @@
 """The verdict thresholds of DESIGN section 10, read from `configs/verdict.yaml`.
 
-A forget item is `retained` if its target's mean log-prob per token fell by less than `tau`
-nats; else `collapsed` if the generation's Naturalness < `n_min`; else `spurious` if its
-Similarity >= `s_min`; else `forgotten`. `squeeze judge-calibrate --write-config` tunes the
+A forget item is `collapsed` if its answer's Naturalness < `n_min`; otherwise its answer
+conveys the fact when Similarity >= `s_min` (and at least `min_support` of its sampled
+answers do too), and it is then `retained` if the target's mean log-prob per token fell by
+less than `tau` nats, else `spurious`; an answer that does not convey the fact is
+`forgotten` (squeeze.diagnose.verdict). `squeeze judge-calibrate --write-config` tunes the
 three on the fictitious world against fact leakage and writes the file; `squeeze diagnose`
 reads it through `load_verdict_thresholds`.
 
@@ -38,7 +40,7 @@ def load_verdict_thresholds(path: str | Path | None = None) -> VerdictThresholds
     values = data.get("thresholds", data) if isinstance(data, dict) else None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a `thresholds:` mapping with tau, n_min and s_min")
-    unknown = sorted(set(values) - {"tau", "n_min", "s_min"})
+    unknown = sorted(set(values) - {"tau", "n_min", "s_min", "min_support"})
     if unknown:
-        raise ConfigError(f"{path}: unknown verdict threshold(s) {unknown}; known: tau, n_min, s_min")
+        raise ConfigError(f"{path}: unknown verdict threshold(s) {unknown}; known: tau, n_min, s_min, min_support")
     return VerdictThresholds(**values, source=str(path))

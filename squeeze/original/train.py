@@ -29,11 +29,17 @@ from squeeze.original.config import TrainOriginalConfig
 
 ORIGINAL_SPLITS = ("forget", "retain", "world_facts")
 RETAIN_SPLITS = ("retain", "world_facts")
-PLAN = {"original": ORIGINAL_SPLITS, "retain": RETAIN_SPLITS}
+# paraphrase_only (a gold model of `squeeze validate`): the original's data without each forget
+# item's target answer template; its sibling templates stay.
+PLAN = {"original": ORIGINAL_SPLITS, "retain": RETAIN_SPLITS, "paraphrase_only": ORIGINAL_SPLITS}
+LEAVES_OUT_TARGETS = ("paraphrase_only",)
 
 
-def epoch_pairs(world, splits: Sequence[str], tokenizer, rng: random.Random) -> list[tuple[list[int], list[int]]]:
-    """One pass: every answer template of every record once, each with a random question template.
+def epoch_pairs(
+    world, splits: Sequence[str], tokenizer, rng: random.Random, leave_out: dict[str, str] | None = None
+) -> list[tuple[list[int], list[int]]]:
+    """One pass: every answer template of every record once, each with a random question template
+    (except the answer `leave_out[record.id]`, when given).
 
     Drawing the question per pass keeps an epoch at (records x answer templates) sequences
     while every question template is still seen many times over training.
@@ -43,6 +49,8 @@ def epoch_pairs(world, splits: Sequence[str], tokenizer, rng: random.Random) -> 
         for record in world.splits[split]:
             questions = world.question_family(record)
             for answer in world.answer_family(record):
+                if leave_out and leave_out.get(record.id) == answer:
+                    continue
                 pairs.append(encode_qa(tokenizer, rng.choice(questions), answer))
     rng.shuffle(pairs)
     return pairs
@@ -55,14 +63,22 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train_lm(model, tokenizer, world, splits: Sequence[str], cfg: TrainOriginalConfig, desc: str) -> list[dict]:
-    """Answer-only NLL training; returns the per-epoch loss log."""
+def train_lm(
+    model,
+    tokenizer,
+    world,
+    splits: Sequence[str],
+    cfg: TrainOriginalConfig,
+    desc: str,
+    leave_out: dict[str, str] | None = None,
+) -> list[dict]:
+    """Answer-only NLL training (without the answers `leave_out` names); returns the per-epoch loss log."""
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     collate = collator_for(tokenizer, padding_side="right", max_length=cfg.max_length or None)
     n_pairs = sum(
         len(world.splits[s]) * len(world.answer_family(world.splits[s][0])) for s in splits if world.splits[s]
-    )
+    ) - len(leave_out or {})
     steps_per_epoch = math.ceil(n_pairs / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = max(1, int(cfg.warmup_frac * total))
@@ -71,7 +87,7 @@ def train_lm(model, tokenizer, world, splits: Sequence[str], cfg: TrainOriginalC
     log, step = [], 0
     bar = tqdm(total=total, desc=desc, unit="step")
     for epoch in range(cfg.epochs):
-        pairs = epoch_pairs(world, splits, tokenizer, rng)
+        pairs = epoch_pairs(world, splits, tokenizer, rng, leave_out)
         losses = []
         for start in range(0, len(pairs), cfg.batch_size):
             batch = collate(pairs[start : start + cfg.batch_size])
@@ -133,7 +149,8 @@ def _train_one(cfg: TrainOriginalConfig, name: str) -> tuple[list[dict], float]:
             seed=cfg.seed,
             tokenizer=tokenizer,
         )
-    log = train_lm(model, tokenizer, world, PLAN[name], cfg, desc=f"train {name}")
+    leave_out = {r.id: r.answer for r in world.splits["forget"]} if name in LEAVES_OUT_TARGETS else None
+    log = train_lm(model, tokenizer, world, PLAN[name], cfg, desc=f"train {name}", leave_out=leave_out)
     save_model(model, tokenizer, Path(cfg.out) / name)
     return log, time.perf_counter() - started
 
