@@ -29,6 +29,7 @@ def _commands():
     from squeeze.original.config import TrainOriginalConfig
     from squeeze.track.stage import PlotConfig
     from squeeze.unlearn.config import UnlearnConfig
+    from squeeze.validate.config import ValidateConfig
     from squeeze.world.stage import WorldConfig
 
     return {
@@ -42,6 +43,7 @@ def _commands():
         "diagnose": DiagnoseConfig,
         "leaderboard": LeaderboardConfig,
         "demo": DemoConfig,
+        "validate": ValidateConfig,
     }
 
 
