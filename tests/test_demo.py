@@ -25,6 +25,9 @@ SMALLEST = [
     "forget_batch_size=2",
     "retain_batch_size=2",
     "figures_dir=",
+    "sample_k=2",
+    "relearn_steps=2",
+    "rephrase_shots=1",
 ]
 
 
@@ -58,6 +61,9 @@ def test_every_stage_writes_its_artifacts(demo_run):
         assert set(rates) == set(VERDICTS)
         assert sum(rates.values()) == pytest.approx(1.0)
         assert (run / "diagnose" / "report.md").read_text().strip()
+        # Every method's diagnose runs the four attacks, with the retain model's baseline (issue 11).
+        assert set(report["attacks"]["summary"]["checkpoint"]) == {"relearn", "quantize", "rephrase", "sample"}
+        assert set(report["attacks"]["summary"]["retain_model"]) == {"relearn", "quantize", "rephrase", "sample"}
         judgments = [json.loads(line) for line in (run / "diagnose" / "judgments.jsonl").read_text().splitlines()]
         assert len([j for j in judgments if not j["meta"].get("sample")]) == len(bins)  # one greedy answer each
         assert list((run / "diagnose" / "figures").glob("*.png"))
@@ -117,7 +123,14 @@ def test_diagnose_options_reach_diagnose_by_name(tmp_path):
     from squeeze.diagnose.options import diagnose_options
     from squeeze.diagnose.pipeline import DiagnoseConfig
 
-    assert diagnose_options(DemoConfig()) == diagnose_options(DiagnoseConfig())
+    # The demo's one diagnose option off diagnose's default: it runs the four attacks (issue 11).
+    demo_options, diagnose_defaults = diagnose_options(DemoConfig()), diagnose_options(DiagnoseConfig())
+    assert {k: v for k, v in demo_options.items() if demo_options[k] != diagnose_defaults[k]} == {
+        "attacks": "relearn,quantize,rephrase,sample"
+    }
+    assert Demo(DemoConfig(out=str(tmp_path), sample_k=4)).diagnose_config("ga").sample_k == 4
+    parsed = config_from_argv(["diagnose", "--model", "m", "--attacks", "quantize", "--sample-k", "4"], DiagnoseConfig)
+    assert (parsed.attacks, parsed.sample_k) == ("quantize", 4)
     demo = DemoConfig(out=str(tmp_path), mmlu=100, mmlu_subjects="astronomy,virology", mmlu_seed=3, thresholds="t.yaml")
     cfg = Demo(demo).diagnose_config("npo")
     assert (cfg.mmlu, cfg.mmlu_subjects, cfg.mmlu_seed, cfg.thresholds) == (100, "astronomy,virology", 3, "t.yaml")

@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     "squeeze.cli.plot",
     "squeeze.cli.judge_calibrate",
     "squeeze.cli.diagnose",
+    "squeeze.cli.attack",
     "squeeze.cli.leaderboard",
     "squeeze.cli.demo",
     "squeeze.cli.validate",

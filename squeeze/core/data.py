@@ -334,12 +334,13 @@ def _qa(row: _Row) -> QARecord:
         paraphrased_answer=row.text("paraphrased_answer", required=False),
         perturbed_answer=row.texts("perturbed_answer", required=False),
         fact=row.fact(),
+        paraphrased_question=row.text("paraphrased_question", required=False),
     )
 
 
 def load_qa(path_or_name, split: str | None = None, allow_empty: bool = False) -> list[QARecord]:
-    """QA records (TOFU field names: question, answer, paraphrased_answer, perturbed_answer;
-    optional id and fact). A missing id becomes "<file stem>-<row index>"."""
+    """QA records (TOFU field names: question, answer, paraphrased_answer, perturbed_answer,
+    paraphrased_question; optional id and fact). A missing id becomes "<file stem>-<row index>"."""
     return _load(path_or_name, split, _qa, allow_empty)
 
 

@@ -46,11 +46,14 @@ class QARecord:
     paraphrased_answer: str | None = None
     perturbed_answer: list[str] | None = None
     fact: Fact | None = None
+    paraphrased_question: str | None = None  # the question in other words (TOFU's perturbed sets have it)
 
     def to_dict(self) -> dict:
         out = {"id": self.id, "question": self.question, "answer": self.answer}
         if self.paraphrased_answer is not None:
             out["paraphrased_answer"] = self.paraphrased_answer
+        if self.paraphrased_question is not None:
+            out["paraphrased_question"] = self.paraphrased_question
         if self.perturbed_answer is not None:
             out["perturbed_answer"] = list(self.perturbed_answer)
         if self.fact is not None:
@@ -67,6 +70,7 @@ class QARecord:
             paraphrased_answer=row.get("paraphrased_answer"),
             perturbed_answer=list(row["perturbed_answer"]) if row.get("perturbed_answer") is not None else None,
             fact=Fact(**fact) if isinstance(fact, dict) else None,
+            paraphrased_question=row.get("paraphrased_question"),
         )
 
 

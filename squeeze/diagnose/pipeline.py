@@ -413,6 +413,10 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
             raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
     if cfg.samples < 0 or cfg.mmlu < 0 or cfg.utility_items < 0 or cfg.answer_samples < 0:
         raise ConfigError("samples, answer_samples, mmlu and utility_items must be >= 0")
+    if cfg.attacks:  # an impossible attack setting fails before any model is loaded
+        from squeeze.attacks.settings import AttackSettings
+
+        AttackSettings.of(cfg)
     settings = BinnerSettings(
         n_candidates=cfg.candidates,
         n_samples=cfg.samples,
@@ -498,12 +502,20 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     ]
     write_jsonl(out / "generations.jsonl", rows)
     metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)
-    del model
+    attacks = None
     from squeeze.diagnose.judging import opened_judge
 
     with opened_judge(cfg.judge, diagnose_reference(reference, tok, reference_dir)) as judge:
         judgments = judge_answers(judge, rows, cfg.progress)
-    greedy_judgments, sample_judgments = judgments[: len(rows)], judgments[len(rows) :]
+        greedy_judgments, sample_judgments = judgments[: len(rows)], judgments[len(rows) :]
+        if cfg.attacks:  # issue 11: the attacks reuse the loaded checkpoint, the judge and the greedy answers
+            from squeeze.diagnose.attacks import attack_checkpoint
+
+            attacks = attack_checkpoint(
+                cfg, model, model_tok, tok, inputs, judge, load, answers["forget"], greedy_judgments
+            )
+            write_jsonl(out / "attacks.jsonl", attacks[0])
+    del model
     write_jsonl(
         out / "judgments.jsonl",
         [
@@ -526,6 +538,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
         run_dir,
         paths={"model": str(model_dir), "reference_model": str(reference_dir), "bins": bins_from},
         sample_judgments=[by_item.get(r["item_id"], []) for r in rows],
+        attacks=attacks,
     )
     write_outputs(out, report, scores, cfg.top_examples)
     say(f"wrote {out}/report.md")

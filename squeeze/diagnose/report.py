@@ -174,7 +174,10 @@ def assemble_report(
     run_dir,
     paths: dict,
     sample_judgments: list | None = None,
+    attacks: tuple[list[dict], dict] | None = None,
 ) -> dict:
+    """report.json; `attacks` (rows, block) from squeeze.diagnose.attacks add the attacks'
+    recovery rates and split the forgotten items into shallow and robust (issue 11)."""
     from judges import failure_counts
     from squeeze.diagnose.verdict import leak_agreement
     from squeeze.track.stats import summarise
@@ -196,6 +199,12 @@ def assemble_report(
     has_facts = any(i.leaks is not None for i in items)
     before_leak = Rate.count(i.reference_leaks for i in items)
     truncated = Rate.count(i.truncated for i in items)
+    verdict_summary = VerdictSummary.of(verdicts)
+    if attacks is not None:  # issue 11: forgotten split into shallow / robust, recovery per attack
+        from squeeze.attacks.robustness import attack_extras, split_forgotten
+
+        split_forgotten(items, attacks[0])
+        verdict_summary.extras.update(attack_extras(items, attacks[1], verdict_summary.n_judged))
     report = {
         "format": FORMAT,
         **paths,
@@ -207,7 +216,7 @@ def assemble_report(
         "thresholds": thresholds.to_dict(),
         "naturalness_lm": naturalness_note(cfg, judge.backend),
         "answer_samples": getattr(cfg, "answer_samples", 0),
-        "verdicts": VerdictSummary.of(verdicts).to_dict(),
+        "verdicts": verdict_summary.to_dict(),
         "generation": {
             "max_new_tokens": cfg.max_new_tokens,
             "stops_at": "end of sequence",
@@ -237,6 +246,8 @@ def assemble_report(
         "aggregates": metrics["aggregates"],
         "items": [i.to_dict() for i in items],
     }
+    if attacks is not None:
+        report["attacks"] = attacks[1]
     report["conclusion"] = conclusion(report)
     return report
 
@@ -324,6 +335,12 @@ def conclusion(report: dict) -> str:
         if leak.get("kappa") is not None:
             text += f" (Cohen's kappa {leak['kappa']:.2f})"
         parts.append(text + ".")
+    if summary.extras.get("shallow_of_forgotten") and summary.extras["shallow_of_forgotten"].n:
+        parts.append(
+            f"Under the attacks ({', '.join(report['attacks']['summary']['checkpoint'])}), the fact came back for "
+            f"{summary.extras['shallow_of_forgotten'].text()} of the forgotten items (shallow); "
+            f"{summary.extras['forgotten_robust'].text(counts=False)} of the judged items are forgotten robustly."
+        )
     top = max(("spurious", "forgotten", "collapsed", "retained"), key=lambda k: rates[k] or 0.0)
     bottom = {
         "spurious": "most of this apparent forgetting is spurious: the knowledge is still there, worded differently",
@@ -358,6 +375,15 @@ def spurious_examples(report: dict, k: int) -> list[VerdictRow]:
     return sorted(rows, key=lambda r: (-(r.similarity or 0.0), -(r.target_logp_sum_drop or 0.0), r.item_id))[:k]
 
 
+def _robustness_rows(summary: VerdictSummary, leak) -> list[str]:
+    """The forgotten row split by the attacks' evidence (issue 11): shallow and robust."""
+    return [
+        f"| &nbsp; forgotten ({kind}) | {summary.extras[f'forgotten_{kind}'].k} | "
+        f"{summary.extras[f'forgotten_{kind}'].text(counts=False)} |" + (" |" if leak else "")
+        for kind in ("shallow", "robust")
+    ]
+
+
 def render_markdown(report: dict, top_examples: int = 5) -> str:
     from squeeze.diagnose.verdict import ALL_VERDICTS
 
@@ -384,6 +410,8 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
         rate = f"({rate} of all)" if name == "unjudged" else rate
         cell = f" {leak['by_verdict'][name]['leaks']} of {leak['by_verdict'][name]['n']} |" if leak else ""
         lines.append(f"| {name} | {summary.counts[name]} | {rate} |{cell}")
+        if name == "forgotten" and "forgotten_robust" in summary.extras:
+            lines += _robustness_rows(summary, leak)
     lines += ["", "Intervals are Wilson 95% intervals over items."]
     if not summary.resolvable:
         lines.append(
@@ -398,6 +426,10 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
             f"cut off at that limit: {cut.text()}, never judged as complete."
         )
     js = report["judge_scores"]
+    if report.get("attacks"):
+        from squeeze.attacks.report import render_section
+
+        lines += ["", *render_section(report["attacks"])]
     lines += [
         "",
         f"Mean Similarity {_num(js['similarity_mean'])}, mean Naturalness {_num(js['naturalness_mean'])} (0-5); "

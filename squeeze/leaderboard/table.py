@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from squeeze.attacks import ATTACKS
 from squeeze.core.errors import DataError
 from squeeze.core.intervals import Rate
 from squeeze.diagnose.rows import MIN_RESOLVABLE_ITEMS, VerdictSummary
@@ -80,6 +81,9 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("mmlu_accuracy", "MMLU after", "num"),
     ("squeeze_peak", "squeeze peak", "num"),
     ("escape_gap", "escape gap", "num"),
+    # issue 11: forgotten items no attack brought back (share of judged items), and each attack's recovery rate
+    ("forgotten_robust", "forgotten (robust)", "rate"),
+    *((f"recovery_{name}", f"{name} recovery", "rate") for name in ATTACKS),
     ("squeeze_from", "squeeze from", "text"),
     ("tied", "spurious tied with", "text"),
     ("flag", "flag", "text"),
@@ -214,6 +218,8 @@ def read_row(path: str | os.PathLike) -> BoardRow:
             key: float(metrics[key]) if isinstance(metrics.get(key), (int, float)) else None for key in METRIC_KEYS
         },
     )
+    # Rates other stages put beside the verdicts (issue 11: forgotten_robust, recovery_<attack>).
+    row.extras.update(verdicts.extras)
     dynamics = run / "dynamics_summary.json" if run is not None else None
     if dynamics is not None and dynamics.is_file():
         mean = _read(dynamics).get("mean", {})

@@ -1,0 +1,92 @@
+"""`squeeze attack`: do a checkpoint's forgotten facts come back under attack? (issue 11)
+
+Loads the checkpoint (and the retain model, when given) once, builds the judge once (the
+diagnose factory, the same disk cache), answers every forget question greedily (the
+"before"), runs each attack (squeeze.attacks.*) and reads every attempt with the world's
+oracle and the judge. Writes OUT/config.yaml, attacks.jsonl (one row per model, attack and
+item), attacks.json (recovery rates with 95% intervals, settings, timings) and attacks.md.
+
+    squeeze attack --model runs/demo/methods/npo --reference runs/demo/original --world runs/demo/world \\
+        --retain-model runs/demo/original/retain --attacks relearn,quantize,rephrase,sample --out runs/npo-attack
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from squeeze.attacks.config import AttackConfig
+from squeeze.core.errors import ConfigError
+
+
+def as_diagnose_config(cfg: AttackConfig):
+    """The DiagnoseConfig with this config's shared fields: the diagnose helpers read it."""
+    from squeeze.diagnose.pipeline import DiagnoseConfig
+
+    shared = {f.name for f in dataclasses.fields(DiagnoseConfig)} & {f.name for f in dataclasses.fields(AttackConfig)}
+    return DiagnoseConfig(**{name: getattr(cfg, name) for name in shared})
+
+
+def run(cfg: AttackConfig) -> Path:
+    """Run the attacks of `cfg` and write every file; returns the output folder."""
+    import torch
+
+    from squeeze.attacks.report import render_markdown
+    from squeeze.attacks.settings import AttackSettings
+    from squeeze.core.config import to_yaml
+    from squeeze.core.rundir import RunDir, write_json, write_jsonl, write_text
+    from squeeze.diagnose.attacks import attack_checkpoint
+    from squeeze.diagnose.judging import opened_judge
+    from squeeze.diagnose.pipeline import (
+        _run_config,
+        checkpoint_tokenizer,
+        diagnose_reference,
+        load_inputs,
+        resolve_checkpoint,
+    )
+    from squeeze.lm.models import load_model, load_tokenizer
+    from squeeze.unlearn.data import resolve_original
+
+    if not AttackSettings.of(cfg).attack_names():
+        raise ConfigError("no attack given: pass --attacks relearn,quantize,rephrase,sample (or some of them)")
+    if cfg.device not in ("auto", "cpu"):
+        raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")
+    if cfg.dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
+    dcfg = as_diagnose_config(cfg)
+    model_dir, run_dir = resolve_checkpoint(cfg.model)
+    run_cfg = _run_config(run_dir)
+    if not (cfg.reference or run_cfg.get("original")):
+        raise ConfigError("no reference model: give --reference (the original model the checkpoint was unlearned from)")
+    reference_dir = resolve_original(cfg.reference or run_cfg["original"])
+    inputs = load_inputs(dcfg, run_cfg)
+    if cfg.out:
+        out = Path(cfg.out)
+    else:
+        out = run_dir / "attack" if run_dir else model_dir.with_name(model_dir.name + "-attack")
+    RunDir(out).create()
+    (out / "attacks.json").unlink(missing_ok=True)  # a crash below must not leave an old summary beside new rows
+    write_text(out / "config.yaml", to_yaml(cfg))
+    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
+    load = dict(device=device, dtype=getattr(torch, cfg.dtype))
+
+    tok = load_tokenizer(reference_dir)
+    needs_reference = cfg.judge.resolved_backend == "embedding" and cfg.judge.naturalness_lm == "reference"
+    reference = load_model(reference_dir, **load).eval() if needs_reference else None
+    model = load_model(model_dir, **load).eval()
+    model_tok, _ = checkpoint_tokenizer(model_dir, tok, inputs["forget"])
+    with opened_judge(cfg.judge, diagnose_reference(reference, tok, reference_dir) if reference else None) as judge:
+        rows, block = attack_checkpoint(dcfg, model, model_tok, tok, inputs, judge, load)
+    write_jsonl(out / "attacks.jsonl", rows)
+    meta = {
+        "model": str(model_dir),
+        "reference_model": str(reference_dir),
+        "retain_model": cfg.retain_model or None,
+        "forget": inputs["forget_source"],
+        "judge": f"{judge.backend} / {judge.model}",
+    }
+    write_json(out / "attacks.json", {**meta, **block})
+    write_text(out / "attacks.md", render_markdown(block, meta))
+    if cfg.progress:
+        print(f"wrote {out}/attacks.md")
+    return out
