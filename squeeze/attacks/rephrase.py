@@ -121,13 +121,12 @@ def _fitting(tokenizer, shots: list[QARecord], question: str, limit: int | None,
 
 def run(target: AttackTarget) -> list[Attempt]:
     from squeeze.lm.generation import generate
+    from squeeze.lm.prompting import encode_prompt
 
     s = target.settings
     templates = load_templates(s.rephrase_templates) if s.rephrase_templates else list(DEFAULT_TEMPLATES)
     prompts: list[list[int]] = []
     attempts: list[Attempt] = []
-    from squeeze.lm.prompting import encode_prompt
-
     for record in target.forget:
         for number, question in enumerate(rephrasings(record, target.world, templates), 1):
             prompts.append(encode_prompt(target.tokenizer, question))

@@ -14,7 +14,8 @@ folder with a diagnose/ subfolder. One row per run: spurious, forgotten, collaps
 retained rates, mean Similarity and Naturalness, the fact-leak rate (world), forget Prob,
 ROUGE-L, truth ratio, forget quality, model utility, MMLU accuracy (when present), and the
 squeeze peak and escape gap (from the run's dynamics_summary.json when it was tracked,
-else from the diagnose report). Writes leaderboard.md, leaderboard.csv, leaderboard.html
+else from the diagnose report), and for runs diagnosed with --attacks the forgotten
+(robust) share and each attack's recovery rate. Writes leaderboard.md, leaderboard.csv, leaderboard.html
 (self-contained, sortable) and leaderboard.png into --out (default: the runs' common
 parent folder). A row is marked where the conventional metrics call the forgetting a
 success (forget Prob < --prob-max and ROUGE-L < --rouge-max) but the judge finds it

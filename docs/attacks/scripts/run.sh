@@ -1,0 +1,19 @@
+#!/bin/bash
+# The attacks experiment (issue 11, item 5): the default demo (seed 0, all eight methods, the
+# four attacks in every diagnose), then unlearning seeds 1 and 2 for GA, NPO, BS-T and BS-S
+# from the same world, original/retain models and bins (copied, so those stages are skipped).
+# Everything niced; the retain model's baseline is computed once and read from .cache/attacks.
+set -euo pipefail
+ROOT=${ROOT:-runs/attacks}
+SQ=${SQ:-.venv/bin/squeeze}
+nice -n 10 $SQ demo --out $ROOT/seed0 figures_dir= 2>&1 | tail -3
+for s in ${SEEDS:-1 2}; do
+  out=$ROOT/seed$s
+  mkdir -p $out/stages
+  for part in world original bins; do
+    [ -e $out/$part ] || cp -r $ROOT/seed0/$part $out/$part
+    cp $ROOT/seed0/stages/$part.json $out/stages/$part.json
+  done
+  nice -n 10 $SQ demo --out $out seed=$s "methods=[ga,npo,bs_t,bs_s]" figures_dir= 2>&1 | tail -3
+done
+nice -n 10 .venv/bin/python docs/attacks/scripts/summarise.py $ROOT --out docs/attacks
