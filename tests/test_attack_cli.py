@@ -21,7 +21,7 @@ from squeeze.lm.prompting import encode_qa
 from squeeze.lm.tiny import build_tiny_llama
 from tests.tiny_trained import trained_world_model
 
-QUICK = ["--limit", "3", "--max-new-tokens", "12", "--batch-size", "8", "--no-progress"]
+QUICK = ["--limit", "3", "--max-new-tokens", "40", "--batch-size", "8", "--no-progress"]
 SETTINGS = ["sample_k=2", "relearn_steps=2", "relearn_batch_size=1", "rephrase_shots=1"]
 
 
@@ -162,13 +162,15 @@ def test_diagnose_with_attacks_splits_forgotten_items(setup, tmp_path):
     came_back = {r["item_id"] for r in rows if r["model"] == "checkpoint" and r["leak_after"]}
     for item in report["items"]:
         if item["verdict"] == "forgotten":
-            assert item["robustness"] == ("shallow" if item["item_id"] in came_back else "robust")
+            assert item["extras"]["robustness"] == ("shallow" if item["item_id"] in came_back else "robust")
         else:
-            assert item["robustness"] is None
-    robust = report["robustness"]
+            assert item["extras"]["robustness"] is None
+    extras = report["verdicts"]["extras"]
     n_forgotten = report["verdicts"]["counts"]["forgotten"]
-    assert robust["forgotten_shallow"]["k"] + robust["forgotten_robust"]["k"] == n_forgotten
-    assert robust["forgotten_robust"]["n"] == report["verdicts"]["n_judged"]
+    assert extras["forgotten_shallow"]["k"] + extras["forgotten_robust"]["k"] == n_forgotten
+    assert extras["forgotten_robust"]["n"] == report["verdicts"]["n_judged"]
+    recovery = report["attacks"]["summary"]["checkpoint"]["sample"]["recovery"]
+    assert (extras["recovery_sample"]["k"], extras["recovery_sample"]["n"]) == (recovery["k"], recovery["n"])
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "forgotten (robust)" in text and "Attacks: does the fact come back?" in text
     # The leaderboard shows the robust share and one column per attack that ran.

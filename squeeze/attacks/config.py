@@ -35,7 +35,7 @@ class AttackConfig(AttackSettings):
     utility_items: int = option(
         200, "at most this many retain items (evenly spread) for relearn_on=retain and few-shot"
     )
-    max_new_tokens: int = option(32, "longest generated answer, in tokens")
+    max_new_tokens: int = option(128, "longest generated answer, in tokens (answers stop at end of sequence)")
     batch_size: int = option(16, "prompts per generation batch")
     device: str = option("auto", "auto (a GPU when there is one) or cpu")
     dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")

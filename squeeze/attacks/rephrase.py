@@ -12,7 +12,7 @@ methods to evaluate robust unlearning in LLMs", arXiv 2402.16835). Two kinds of 
   each shown as a finished question and answer, chosen per item by a seeded draw. With a
   chat template the facts are earlier turns of the conversation; otherwise each is the
   exact sequence the model was trained on (prompt, answer, end of sequence). Shots are
-  dropped from the front until the prompt and the answer fit the model's context.
+  dropped from the front until the prompt fills at most 3/4 of the model's context.
 
     squeeze attack --model runs/demo/methods/npo --reference runs/demo/original --world runs/demo/world \\
         --attacks rephrase rephrase_shots=3
@@ -111,10 +111,12 @@ def pick_shots(record: QARecord, pool: Sequence[QARecord], k: int, seed: int) ->
     return random.Random(f"squeeze-fewshot/{seed}/{record.id}").sample(others, min(k, len(others)))
 
 
-def _fitting(tokenizer, shots: list[QARecord], question: str, limit: int | None, room: int) -> list[int]:
+def _fitting(tokenizer, shots: list[QARecord], question: str, limit: int | None) -> list[int]:
+    """The few-shot prompt with shots dropped from the front until it fills at most 3/4 of the
+    context (the rest is room for the answer, which ends at end of sequence long before)."""
     while True:
         ids = few_shot_prompt(tokenizer, shots, question)
-        if limit is None or len(ids) + room <= limit or not shots:
+        if limit is None or len(ids) <= limit * 3 // 4 or not shots:
             return ids
         shots = shots[1:]
 
@@ -135,7 +137,7 @@ def run(target: AttackTarget) -> list[Attempt]:
         limit = _context_limit(target.model)
         for record in target.forget:
             shots = pick_shots(record, target.retain, s.rephrase_shots, s.attack_seed)
-            ids = _fitting(target.tokenizer, shots, record.question, limit, target.max_new_tokens)
+            ids = _fitting(target.tokenizer, shots, record.question, limit)
             prompts.append(ids)
             prompt_text = target.tokenizer.decode(ids, skip_special_tokens=True)
             attempts.append(Attempt(record.id, "few-shot", record.question, "", prompt=prompt_text))
