@@ -54,7 +54,8 @@ def main() -> int:
     from judges.base import Judgment
     from squeeze.core.rundir import read_jsonl
     from squeeze.diagnose.attacks import attack_checkpoint
-    from squeeze.diagnose.pipeline import DiagnoseConfig, diagnose, load_inputs, make_diagnose_judge
+    from squeeze.diagnose.judging import JudgeSpec, opened_judge
+    from squeeze.diagnose.pipeline import DiagnoseConfig, diagnose, diagnose_reference, load_inputs
     from squeeze.lm.models import load_model, load_tokenizer
 
     if args.threads:
@@ -73,7 +74,7 @@ def main() -> int:
             retain_model=str(retain_dir),
             bins=str(demo / "bins" / "bins.jsonl"),
             out=str(tmp / "diagnose"),
-            cache=str(tmp / "diagnose.sqlite"),
+            judge=JudgeSpec(backend="embedding", cache=str(tmp / "diagnose.sqlite")),
             progress=False,
         )
         started = time.perf_counter()
@@ -92,16 +93,12 @@ def main() -> int:
         inputs = load_inputs(cfg, {})
 
         def timed(name: str, attacks: str, retain_model: str = "") -> float:
-            run_cfg = dataclasses.replace(
-                cfg, attacks=attacks, retain_model=retain_model, attack_cache="", cache=str(tmp / f"{name}.sqlite")
-            )
-            judge, cache = make_diagnose_judge(run_cfg, reference, tok, reference_dir)
-            try:
+            spec = dataclasses.replace(cfg.judge, cache=str(tmp / f"{name}.sqlite"))
+            run_cfg = dataclasses.replace(cfg, attacks=attacks, retain_model=retain_model, attack_cache="", judge=spec)
+            with opened_judge(spec, diagnose_reference(reference, tok, reference_dir)) as judge:
                 started = time.perf_counter()
                 attack_checkpoint(run_cfg, model, tok, tok, inputs, judge, load, generations, judgments)
                 return time.perf_counter() - started
-            finally:
-                cache.close()
 
         seconds = {name: timed(name, name) for name in ALL}
         seconds["all four"] = timed("all", ",".join(ALL))
