@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _commands():
     """(name, config class) of every subcommand, read from the parser it builds."""
+    from squeeze.attacks.config import AttackConfig
     from squeeze.bins.stage import BinsConfig
     from squeeze.calibrate.run import CalibrationSettings
     from squeeze.demo.config import DemoConfig
@@ -41,6 +42,7 @@ def _commands():
         "plot": PlotConfig,
         "judge-calibrate": CalibrationSettings,
         "diagnose": DiagnoseConfig,
+        "attack": AttackConfig,
         "leaderboard": LeaderboardConfig,
         "demo": DemoConfig,
         "validate": ValidateConfig,
