@@ -263,3 +263,30 @@ def test_attack_modules_are_one_file_each():
     root = Path(__file__).resolve().parents[1] / "squeeze" / "attacks"
     for name, module in ATTACKS.items():
         assert (root / f"{module.rsplit('.', 1)[1]}.py").is_file(), name
+
+
+class _Recording:
+    """A real judge that remembers what it was asked."""
+
+    def __init__(self, judge):
+        self.judge_, self.asked = judge, []
+        self.backend, self.model, self.prompt_version = judge.backend, judge.model, judge.prompt_version
+
+    def judge(self, items, on_result=None):
+        self.asked += list(items)
+        return self.judge_.judge(items, on_result=on_result)
+
+
+def test_leak_reader_judges_each_distinct_answer_once():
+    from judges import make_judge
+    from squeeze.attacks.base import Attempt
+
+    _, _, _, forget, _ = trained_world_model()
+    record = forget[0]
+    judge = _Recording(make_judge("embedding"))
+    same = f"It is {record.fact.value}."
+    attempts = [Attempt(record.id, "sample", record.question, g) for g in (same, "No idea.", same, same)]
+    readings = LeakReader(judge, s_min=3.0).read({record.id: record}, attempts)
+    assert [i.generation for i in judge.asked] == [same, "No idea."]
+    assert readings[0] == readings[2] == readings[3] and readings[0]["similarity"] is not None
+    assert [r["leak_oracle"] for r in readings] == [True, False, True, True]

@@ -55,9 +55,17 @@ class LeakReader:
 
         from judges import JudgeItem
 
-        items = [JudgeItem(a.question, records[a.item_id].answer, a.generation, a.item_id) for a in attempts]
+        # Samples and phrasings often give the same answer again: each distinct one is judged once.
+        keys = [(a.question, records[a.item_id].answer, a.generation) for a in attempts]
+        index: dict[tuple[str, str, str], int] = {}
+        items = []
+        for key, attempt in zip(keys, attempts, strict=True):
+            if key not in index:
+                index[key] = len(items)
+                items.append(JudgeItem(*key, attempt.item_id))
         with tqdm(total=len(items), desc="judging attacks", disable=not self.progress, leave=False) as bar:
-            return self.judge.judge(items, on_result=lambda index, judgment: bar.update(1))
+            judged = self.judge.judge(items, on_result=lambda i, judgment: bar.update(1))
+        return [judged[index[key]] for key in keys]
 
 
 def any_leak(values: Sequence[bool | None]) -> bool | None:
