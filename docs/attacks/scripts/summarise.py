@@ -51,7 +51,7 @@ def load(root: Path) -> list[dict]:
                         "leak_before": s["leak_before"]["rate"],
                         "leak_after": s["leak_after"]["rate"],
                         "forgotten": v["rates"]["forgotten"] if role == "checkpoint" else None,
-                        "forgotten_robust": report["robustness"]["forgotten_robust"]["rate"]
+                        "forgotten_robust": report["verdicts"]["extras"]["forgotten_robust"]["rate"]
                         if role == "checkpoint"
                         else None,
                         "target_drop": report["squeeze"]["median"]["delta_target"] if role == "checkpoint" else None,
