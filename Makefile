@@ -1,4 +1,5 @@
-# Two commands for a new user: `make demo` runs the main job, `make test` runs the tests.
+# Two commands for a new user: `make demo` runs the main job, `make test` runs the fast tests
+# (`make test-all`: every test, as CI runs them).
 # Each creates .venv on first use and installs what it needs (torch as the CPU build).
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo demo-fast test lint bench install clean
+.PHONY: demo demo-fast test test-all lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,14 @@ demo: $(STAMP)
 demo-fast: $(STAMP)
 	$(BIN)/squeeze demo --fast --out runs/demo-fast $(ARGS)
 
+# The fast suite: every test not marked slow (pyproject.toml's `slow` marker).
 test: $(STAMP)
-	$(BIN)/python -m pytest -x -q $(ARGS)
+	$(BIN)/python -m pytest -x -q -m "not slow" $(ARGS)
+
+# Everything: the fast suite, then only the slow tests, so no test runs twice. Exit code 5
+# ("no tests collected": e.g. ARGS names a file without slow tests) is not a failure here.
+test-all: test
+	$(BIN)/python -m pytest -x -q -m slow $(ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,7 +3,7 @@
     .venv/bin/python bench/judge_throughput.py                 # about 10 s
     .venv/bin/python bench/judge_throughput.py --latency 0.05 --serial-items 16 --parallel-items 256
 
-The real openai backend against the test server (tests/judge_server.py), run in a process
+The real openai backend against the test server (tests/helpers/judge_server.py), run in a process
 of its own so the two do not share one interpreter lock, with `--latency` seconds added to
 every request. An item costs two requests (Similarity and Naturalness). Printed, all
 measured in this one run:
@@ -35,7 +35,7 @@ from judges.cache import CachedJudge, JudgmentCache  # noqa: E402
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "judge_server.py"), "--latency", str(latency)],
+        [sys.executable, str(ROOT / "tests" / "helpers" / "judge_server.py"), "--latency", str(latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -6,7 +6,6 @@ import json
 import random
 
 import pytest
-from tiny_trained import trained_world_model
 
 from squeeze.bins.binner import (
     BinnerSettings,
@@ -148,13 +147,8 @@ def test_escape_route_report_counts_by_hand():
     assert report["low"]["items_with_value"] == 0.0 and report["low"]["items_with_sibling"] == 0.0
 
 
-@pytest.fixture(scope="module")
-def trained():
-    return trained_world_model()
-
-
-def test_bins_of_a_trained_model(trained):
-    model, tokenizer, world, forget, _ = trained
+def test_bins_of_a_trained_model(trained_world):
+    model, tokenizer, world, forget, _ = trained_world
     settings = BinnerSettings(n_candidates=8, max_new_tokens=20)
     bins = build_bins(model, tokenizer, forget, settings, progress=False)
     assert [b.item_id for b in bins] == [r.id for r in forget]
@@ -180,8 +174,8 @@ def test_bins_of_a_trained_model(trained):
     assert [b.to_dict() for b in again] == [b.to_dict() for b in bins]
 
 
-def test_samples_add_candidates_and_are_seeded(trained):
-    model, tokenizer, _, forget, _ = trained
+def test_samples_add_candidates_and_are_seeded(trained_world):
+    model, tokenizer, _, forget, _ = trained_world
     settings = BinnerSettings(n_candidates=3, n_samples=6, max_new_tokens=12, seed=5)
     a = build_bins(model, tokenizer, forget[:2], settings, progress=False)
     b = build_bins(model, tokenizer, forget[:2], settings, progress=False)
@@ -199,8 +193,8 @@ def test_settings_are_checked():
         BinnerSettings(score="max").check()
 
 
-def test_cli_writes_reuses_and_reports(trained, tmp_path, capsys):
-    model, tokenizer, world, forget, _ = trained
+def test_cli_writes_reuses_and_reports(trained_world, tmp_path, capsys):
+    model, tokenizer, world, forget, _ = trained_world
     save_model(model, tokenizer, tmp_path / "original")
     world.write(tmp_path / "world")
     run = tmp_path / "run"

@@ -9,7 +9,6 @@ import math
 
 import pytest
 import yaml
-from tiny_trained import trained_world_model
 
 from judges import make_judge
 from judges.base import JudgeItem
@@ -150,15 +149,16 @@ def test_verdict_thresholds_load_validate_and_default(tmp_path):
         load_verdict_thresholds(path)
     with pytest.raises(ConfigError, match="0-5 scale"):
         VerdictThresholds(s_min=7.0)
-    assert isinstance(load_verdict_thresholds(), VerdictThresholds)  # the checkout's file, or the defaults
+    packaged = load_verdict_thresholds()  # squeeze/defaults/verdict.yaml, calibrated, so not the built-in values
+    assert packaged.source.endswith("verdict.yaml") and packaged != VerdictThresholds()
 
 
 # -- the command end to end ----------------------------------------------------------------------
-def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_loads(tmp_path, capsys):
+def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_loads(trained_world, tmp_path, capsys):
     from squeeze.lm.models import save_model
     from squeeze.lm.tiny import build_tiny_llama
 
-    model, tokenizer, world, forget, _ = trained_world_model()
+    model, tokenizer, world, forget, _ = trained_world
     world.write(tmp_path / "world")
     save_model(model, tokenizer, tmp_path / "orig")
     # A random model stands in for an unlearned one that lost everything: its answers never leak.

@@ -4,50 +4,19 @@ against itself, and clear one-line errors."""
 
 from __future__ import annotations
 
-import atexit
-import copy
 import json
-import shutil
-import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
-import yaml
+from helpers.diagnose_runs import run_diagnose
 
-from squeeze.bins.binner import normalise
 from squeeze.cli.main import main
 from squeeze.core.types import VERDICTS
 from squeeze.diagnose.verdict import VerdictThresholds, decide
 from squeeze.lm.batching import collator_for
-from squeeze.lm.logprobs import answer_logprobs
-from squeeze.lm.models import save_model
 from squeeze.lm.prompting import encode_qa
-from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
-from squeeze.world.build import generate_world
 
-N_TRAINED = 4  # forget items the tiny original model memorises
-# Explicit thresholds (DESIGN section 10's rule at these values), so a calibrated
-# configs/verdict.yaml does not change what these tests expect.
-FAST = [
-    "--limit",
-    "4",
-    "--candidates",
-    "4",
-    "--max-new-tokens",
-    "12",
-    "--batch-size",
-    "8",
-    "--quiet",
-    "--tau",
-    "0.5",
-    "--n-min",
-    "2",
-    "--s-min",
-    "2.5",
-]
 FILES = (
     "generations.jsonl",
     "judgments.jsonl",
@@ -60,108 +29,6 @@ FILES = (
     "figures/verdicts.png",
     "figures/bin_logprob_change.png",
 )
-
-
-def _train(model, batch, steps: int, lr: float, sign: float, optimizer=torch.optim.AdamW) -> None:
-    opt = optimizer(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(steps):
-        out = answer_logprobs(model, batch)
-        loss = -sign * out.logp_sum.sum() / out.n_tokens.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-
-
-@lru_cache(maxsize=1)
-def tiny_setup() -> dict[str, Path]:
-    """A world; an original model trained on every answer template of a few facts; and two
-    checkpoints of it: gradient ascent on the targets (E1), saved as a squeeze-style run
-    folder (model/ + config.yaml), and a *spurious* one fine-tuned to give a sibling template
-    instead of each target (the fact stays, the target's wording falls), saved by plain
-    `save_pretrained` without a tokenizer. Built once per session."""
-    root = Path(tempfile.mkdtemp(prefix="squeeze-diagnose-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small gains nothing from threads on a busy machine
-    try:
-        world = generate_world(n_people=4, seed=1, forget_pct=10)
-        world.write(root / "world")
-        forget, retain = world.splits["forget"][:N_TRAINED], world.splits["retain"][:3]
-        tok = build_word_tokenizer(world.corpus_texts())
-        pairs = [encode_qa(tok, r.question, a) for r in forget + retain for a in world.answer_family(r)]
-        torch.manual_seed(0)
-        model = build_tiny_llama(len(tok), hidden_size=32, num_layers=2, num_heads=2, seed=0, tokenizer=tok)
-        _train(model, collator_for(tok)(pairs), steps=80, lr=1e-2, sign=1.0)
-        save_model(model, tok, root / "original")
-        original = copy.deepcopy(model.state_dict())
-        targets = collator_for(tok)([encode_qa(tok, r.question, r.answer) for r in forget])
-        _train(model, targets, steps=3, lr=0.1, sign=-1.0, optimizer=torch.optim.SGD)  # gradient ascent (E1)
-        save_model(model, tok, root / "run" / "model")
-        (root / "run" / "config.yaml").write_text(
-            yaml.safe_dump({"method": "ga", "original": str(root / "original"), "world": str(root / "world")}),
-            encoding="utf-8",
-        )
-        model.load_state_dict(original)
-        siblings = [next(a for a in world.answer_family(r) if normalise(a) != normalise(r.answer)) for r in forget]
-        _train(
-            model,
-            collator_for(tok)([encode_qa(tok, r.question, a) for r, a in zip(forget, siblings, strict=False)]),
-            steps=15,
-            lr=3e-3,
-            sign=1.0,
-        )
-        model.save_pretrained(root / "bare")  # plain transformers: weights and config only
-        (root / "forget.jsonl").write_text(
-            "".join(json.dumps(r.to_dict()) + "\n" for r in world.splits["forget"]), encoding="utf-8"
-        )
-    finally:
-        torch.set_num_threads(threads)
-    return {
-        "root": root,
-        "world": root / "world",
-        "original": root / "original",
-        "run": root / "run",
-        "bare": root / "bare",
-        "forget": root / "forget.jsonl",
-        "cache": root / "judges.sqlite",
-    }
-
-
-def run_diagnose(*args: str) -> int:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return main(["diagnose", *map(str, args), *FAST])
-    finally:
-        torch.set_num_threads(threads)
-
-
-@lru_cache(maxsize=1)
-def diagnosed() -> dict[str, Path]:
-    """The diagnose outputs of both checkpoints (made once per session)."""
-    s = tiny_setup()
-    # The run folder: reference and data come from its config.yaml; output to RUN/diagnose.
-    assert run_diagnose("--model", s["run"], "--cache", s["cache"]) == 0
-    # The bare folder: everything from flags; the forget records carry their facts.
-    out = s["root"] / "bare-diagnose"
-    assert (
-        run_diagnose(
-            "--model",
-            s["bare"],
-            "--reference",
-            s["original"],
-            "--forget",
-            s["forget"],
-            "--out",
-            out,
-            "--cache",
-            s["cache"],
-        )
-        == 0
-    )
-    return {"ga": s["run"] / "diagnose", "spurious": out}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -221,9 +88,9 @@ def check_outputs(out: Path, n_items: int) -> dict:
     return report
 
 
-def test_diagnose_an_unlearning_run_end_to_end():
-    s = tiny_setup()
-    out = diagnosed()["ga"]
+def test_diagnose_an_unlearning_run_end_to_end(diagnose_setup, diagnosed_runs):
+    s = diagnose_setup
+    out = diagnosed_runs["ga"]
     assert out == s["run"] / "diagnose"
     report = check_outputs(out, 4)
     assert report["model"] == str(s["run"] / "model") and report["reference_model"] == str(s["original"])
@@ -247,10 +114,10 @@ def test_diagnose_an_unlearning_run_end_to_end():
     assert [i["verdict"] for i in again["items"]] == [i["verdict"] for i in report["items"]]
 
 
-def test_diagnose_a_checkpoint_saved_by_plain_transformers():
-    s = tiny_setup()
+def test_diagnose_a_checkpoint_saved_by_plain_transformers(diagnose_setup, diagnosed_runs):
+    s = diagnose_setup
     assert not (s["bare"] / "tokenizer.json").exists()  # nothing of squeeze, not even a tokenizer
-    out = diagnosed()["spurious"]
+    out = diagnosed_runs["spurious"]
     report = check_outputs(out, 4)
     assert report["model"] == str(s["bare"]) and report["world"] is None
     assert report["retain"] is None and "model_utility" not in report["metrics"]  # no retain set given
@@ -279,9 +146,9 @@ def test_diagnose_a_checkpoint_saved_by_plain_transformers():
     assert all(before[r.id] > targets[r.id] for r in records)
 
 
-def test_the_reference_against_itself_is_retained(tmp_path, monkeypatch):
+def test_the_reference_against_itself_is_retained(diagnose_setup, tmp_path, monkeypatch):
     monkeypatch.setenv("SQUEEZE_CACHE", str(tmp_path / "cache"))
-    s = tiny_setup()
+    s = diagnose_setup
     out = tmp_path / "self"
     assert (
         run_diagnose(
@@ -312,10 +179,10 @@ def test_the_reference_against_itself_is_retained(tmp_path, monkeypatch):
     assert "not unlearned" in report["conclusion"]
 
 
-def test_judge_config_and_thresholds_files_are_used(tmp_path):
+def test_judge_config_and_thresholds_files_are_used(diagnose_setup, tmp_path):
     """--judge-config and --thresholds (what judge-calibrate --write-config writes for a new
     model) replace the checkout's defaults: a mapping that calls every answer 5/5 similar."""
-    s = tiny_setup()
+    s = diagnose_setup
     settings = tmp_path / "embedding.yaml"
     settings.write_text("judge:\n  similarity_knots:\n  - [0.0, 5.0]\n  - [1.0, 5.0]\n", encoding="utf-8")
     thresholds = tmp_path / "verdict.yaml"
@@ -361,8 +228,8 @@ def test_judge_config_and_thresholds_files_are_used(tmp_path):
     assert main(["diagnose", *map(str, args[:-1]), str(tmp_path / "absent.yaml"), "--quiet"]) == 1
 
 
-def test_clear_one_line_errors(tmp_path, capsys):
-    s = tiny_setup()
+def test_clear_one_line_errors(diagnose_setup, tmp_path, capsys):
+    s = diagnose_setup
     assert run_diagnose("--model", tmp_path / "nowhere", "--reference", s["original"], "--forget", s["forget"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("squeeze: error: no model at") and "\n" not in err
@@ -378,12 +245,12 @@ def test_clear_one_line_errors(tmp_path, capsys):
     assert "no reference model" in capsys.readouterr().err
 
 
-def test_openai_judge_parse_failures_are_unjudged_not_lowest(tmp_path):
+def test_openai_judge_parse_failures_are_unjudged_not_lowest(diagnose_setup, tmp_path):
     """Through a real OpenAI-compatible server: a Similarity the judge never answers in JSON
     leaves that item `unjudged`, counted apart; the other rates still sum to 1."""
-    from judge_server import JudgeServer, expected_scores
+    from helpers.judge_server import JudgeServer, expected_scores
 
-    s = tiny_setup()
+    s = diagnose_setup
     out = tmp_path / "openai"
     with JudgeServer() as server:
         # The birth-year item's answer states "1965"; every Similarity request about it gets prose.

@@ -11,7 +11,7 @@ import pytest
 from judges import JudgeItem
 from judges.embedding_judge import EmbeddingJudge
 from squeeze.calibrate.hard_pairs import case_rates, judge_cases, naturalness_cases, similarity_cases
-from squeeze.diagnose.verdict import load_thresholds
+from squeeze.diagnose.verdict_config import load_verdict_thresholds as load_thresholds
 from squeeze.world.build import contains_fact, generate_world
 
 

@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from judge_server import JudgeServer, expected_scores
+from helpers.judge_server import JudgeServer, expected_scores
 
 from judges import make_judge
 from judges.base import JudgeItem, Judgment

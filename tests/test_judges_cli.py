@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from judge_server import JudgeServer, expected_scores
+from helpers.judge_server import JudgeServer, expected_scores
 
 from squeeze.cli.main import main
 

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from judge_server import FAULTS, JudgeServer, expected_scores
+from helpers.judge_server import FAULTS, JudgeServer, expected_scores
 
 from judges import make_judge
 from judges.base import JudgeItem, failure_counts

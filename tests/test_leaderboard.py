@@ -11,7 +11,6 @@ import shutil
 from html.parser import HTMLParser
 
 import pytest
-from test_diagnose import diagnosed, tiny_setup
 
 from squeeze.cli.main import main
 from squeeze.leaderboard.table import MARKER, DisagreementRule, build_rows, flagged, locate
@@ -50,10 +49,9 @@ def _leaderboard(*args) -> int:
 
 
 @pytest.fixture(scope="module")
-def runs():
+def runs(diagnose_setup, diagnosed_runs):
     """The run folder (with diagnose/) and the bare checkpoint's diagnose folder."""
-    out = diagnosed()
-    return [tiny_setup()["run"], out["spurious"]]
+    return [diagnose_setup["run"], diagnosed_runs["spurious"]]
 
 
 def test_one_row_per_run_and_every_file_parses(runs, tmp_path, capsys):

@@ -16,6 +16,7 @@ from methods.base import ForgetInputs
 from methods.bs_s import augmented_micro_weights, bs_s_combine, validate_bs_s_params
 from methods.ga import ga_forget_loss
 from methods.wga import wga_forget_loss
+from squeeze.core.resources import method_defaults_file, method_names_with_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
@@ -71,9 +72,13 @@ def test_design_defaults():
     }
 
 
+def test_every_method_ships_its_defaults_as_package_data():
+    assert method_names_with_defaults() == sorted(NAMES)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_each_yaml_matches_its_objective(name):
-    data = yaml.safe_load((ROOT / "configs" / "methods" / f"{name}.yaml").read_text())
+    data = yaml.safe_load(method_defaults_file(name).read_text())
     obj = get_objective(name)
     assert data == {
         "method": name,

@@ -1,4 +1,4 @@
-"""Named Mem/Util/Agg aggregates from configs/benchmarks/aggregates.yaml (DESIGN section 9)
+"""Named Mem/Util/Agg aggregates from squeeze/defaults/benchmarks/aggregates.yaml (DESIGN section 9)
 by hand, and the one-call metric suite on a tiny Llama."""
 
 import pytest

@@ -120,7 +120,7 @@ def test_smollm2_experiment_reads_its_own_calibration():
     """The thresholds and embedding-judge mapping tuned on SmolLM2 exist, parse, and differ
     from the tiny world's (SmolLM2's log-prob scale is not the tiny model's)."""
     from squeeze.diagnose.judging import load_embedding_settings
-    from squeeze.diagnose.verdict import load_thresholds
+    from squeeze.diagnose.verdict_config import load_verdict_thresholds as load_thresholds
 
     cfg = resolve_config(DemoConfig, [EXPERIMENTS / "smollm2_world.yaml"])
     root = EXPERIMENTS.parents[1]

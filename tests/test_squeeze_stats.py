@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_trained import trained_world_model
 
 from squeeze.core.types import Fact, QARecord
 from squeeze.lm.tiny import build_word_tokenizer
@@ -118,8 +117,8 @@ def test_value_positions_find_the_longest_form():
     assert value_needles(tok, None) == []
 
 
-def test_leak_rates_apply_the_oracle_to_real_generations():
-    model, tokenizer, _, forget, _ = trained_world_model()
+def test_leak_rates_apply_the_oracle_to_real_generations(trained_world):
+    model, tokenizer, _, forget, _ = trained_world
     never = QARecord(
         id="never",
         question=forget[0].question,

@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from tiny_trained import trained_world_model
 
 from squeeze.bins.binner import BinnerSettings, build_bins
 from squeeze.core.errors import ConfigError
@@ -26,13 +25,8 @@ from squeeze.unlearn.trainer import run_unlearning
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return trained_world_model()
-
-
-@pytest.fixture(scope="module")
-def bins(trained):
-    model, tokenizer, _, forget, _ = trained
+def bins(trained_world):
+    model, tokenizer, _, forget, _ = trained_world
     return build_bins(model, tokenizer, forget, BinnerSettings(n_candidates=6, max_new_tokens=16), progress=False)
 
 
@@ -62,8 +56,8 @@ def test_packed_scoring_equals_one_sequence_at_a_time():
                 assert g == pytest.approx(w, abs=1e-5)
 
 
-def test_rows_are_teacher_forced_logprobs_with_value_tokens(trained, bins, tmp_path):
-    model, tokenizer, _, forget, _ = trained
+def test_rows_are_teacher_forced_logprobs_with_value_tokens(trained_world, bins, tmp_path):
+    model, tokenizer, _, forget, _ = trained_world
     tracker = Tracker(tmp_path, tokenizer, bins, track_every=1, forget=forget, make_figures=False)
     rows = tracker.score(model, step=0)
     assert list(rows["step"].unique()) == [0]
@@ -86,8 +80,8 @@ def test_rows_are_teacher_forced_logprobs_with_value_tokens(trained, bins, tmp_p
             assert math.isnan(value) == (record.fact.value.lower() not in text.lower())
 
 
-def test_scoring_restores_mode_and_builds_no_graph(trained, bins, tmp_path):
-    model, tokenizer, _, _, _ = trained
+def test_scoring_restores_mode_and_builds_no_graph(trained_world, bins, tmp_path):
+    model, tokenizer, _, _, _ = trained_world
     tracker = Tracker(tmp_path, tokenizer, bins, track_every=1, make_figures=False)
     model.zero_grad(set_to_none=True)
     for training in (True, False):
@@ -115,8 +109,8 @@ def unlearn_config(root, out, **kw) -> UnlearnConfig:
 
 
 @pytest.fixture(scope="module")
-def unlearn_inputs(trained, tmp_path_factory):
-    model, tokenizer, world, _, _ = trained
+def unlearn_inputs(trained_world, tmp_path_factory):
+    model, tokenizer, world, _, _ = trained_world
     root = tmp_path_factory.mktemp("tracker_run")
     save_model(model, tokenizer, root / "original")
     world.write(root / "world")
@@ -127,8 +121,8 @@ def unlearn_inputs(trained, tmp_path_factory):
     return root, bins, forget, retain
 
 
-def test_tracked_run_writes_table_summary_and_figures(trained, unlearn_inputs, tmp_path):
-    _, tokenizer, _, _, _ = trained
+def test_tracked_run_writes_table_summary_and_figures(trained_world, unlearn_inputs, tmp_path):
+    _, tokenizer, _, _, _ = trained_world
     root, bins, forget, retain = unlearn_inputs
     out = tmp_path / "ga"
     tracker = Tracker(out, tokenizer, bins, track_every=2, forget=forget, retain=retain, batch_size=16)
@@ -176,8 +170,9 @@ class Kill:
         pass
 
 
-def test_resumed_run_has_every_step_once_and_same_values(trained, unlearn_inputs, tmp_path):
-    _, tokenizer, _, _, _ = trained
+@pytest.mark.slow  # three tracked training runs
+def test_resumed_run_has_every_step_once_and_same_values(trained_world, unlearn_inputs, tmp_path):
+    _, tokenizer, _, _, _ = trained_world
     root, bins, forget, _ = unlearn_inputs
     common = dict(track_every=1, checkpoint_every=2, steps=5)
     whole = tmp_path / "whole"
@@ -203,8 +198,8 @@ def test_resumed_run_has_every_step_once_and_same_values(trained, unlearn_inputs
     assert b["logp_sum"].tolist() == pytest.approx(a["logp_sum"].tolist(), abs=1e-4)
 
 
-def test_checkpoint_of_other_bins_is_refused(trained, bins, tmp_path):
-    _, tokenizer, _, _, _ = trained
+def test_checkpoint_of_other_bins_is_refused(trained_world, bins, tmp_path):
+    _, tokenizer, _, _, _ = trained_world
     tracker = Tracker(tmp_path, tokenizer, bins, 1)
     state = tracker.state_dict()
     other = Tracker(tmp_path, tokenizer, bins[:1], 1)
@@ -212,8 +207,8 @@ def test_checkpoint_of_other_bins_is_refused(trained, bins, tmp_path):
         other.load_state_dict(state)
 
 
-def test_tracker_for_run_needs_bins_file(trained, bins, tmp_path):
-    _, tokenizer, _, _, _ = trained
+def test_tracker_for_run_needs_bins_file(trained_world, bins, tmp_path):
+    _, tokenizer, _, _, _ = trained_world
     assert tracker_for_run(tmp_path, tokenizer, 10) is None
     write_jsonl(tmp_path / "bins.jsonl", [b.to_dict() for b in bins])
     assert load_bins(tmp_path / "bins.jsonl") == bins
@@ -228,8 +223,8 @@ def test_prefix_tree_shares_prefixes():
     assert paths == [[0, 1, 2], [0, 1, 3], [4], [0, 1, 2], []]
 
 
-def test_plain_scoring_gives_the_same_rows(trained, bins, tmp_path):
-    model, tokenizer, _, forget, _ = trained
+def test_plain_scoring_gives_the_same_rows(trained_world, bins, tmp_path):
+    model, tokenizer, _, forget, _ = trained_world
     packed = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, batch_size=7).score(model, 3)
     plain = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, packed=False).score(model, 3)
     assert packed[["item_id", "group", "candidate", "n_tokens"]].equals(
@@ -240,7 +235,7 @@ def test_plain_scoring_gives_the_same_rows(trained, bins, tmp_path):
     assert packed["value_logp"].dropna().tolist() == pytest.approx(plain["value_logp"].dropna().tolist(), abs=1e-4)
 
 
-def test_tracker_for_trainer_is_on_when_the_run_has_bins(trained, unlearn_inputs, tmp_path, monkeypatch):
+def test_tracker_for_trainer_is_on_when_the_run_has_bins(trained_world, unlearn_inputs, tmp_path, monkeypatch):
     """The tracker reuses what the trainer holds: its tokenizer and its records, nothing reloaded."""
     from squeeze.unlearn.trainer import Trainer
 
@@ -269,14 +264,14 @@ def test_tracker_for_trainer_is_on_when_the_run_has_bins(trained, unlearn_inputs
         tracker_for_trainer(trainer)
 
 
-def test_bin_scorer_is_the_trackers_and_diagnose_builds_no_tracker(trained, bins, tmp_path):
+def test_bin_scorer_is_the_trackers_and_diagnose_builds_no_tracker(trained_world, bins, tmp_path):
     """One pure scorer (model, tokenizer, bins) serves the tracker and diagnose."""
     import ast
 
     import squeeze.diagnose.pipeline as pipeline
     from squeeze.track.scoring import score_bins
 
-    model, tokenizer, _, forget, _ = trained
+    model, tokenizer, _, forget, _ = trained_world
     facts = {r.id: r.fact for r in forget}
     by_tracker = Tracker(tmp_path, tokenizer, bins, 1, forget=forget, make_figures=False).score(model, 2)
     assert score_bins(model, tokenizer, bins, step=2, facts=facts).equals(by_tracker)

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.trainer_runs import config, log_rows, make_inputs, weights
 from safetensors.torch import load_file
 
 from squeeze.cli.main import main
-from squeeze.core.data import write_qa
 from squeeze.core.errors import ConfigError, TrainingDiverged
-from squeeze.core.types import QARecord
 from squeeze.lm.batching import collator_for
 from squeeze.lm.logprobs import score_pairs
 from squeeze.lm.models import load_model, load_tokenizer, save_model
@@ -23,55 +22,12 @@ from squeeze.unlearn.checkpoint import latest_checkpoint
 from squeeze.unlearn.config import load_unlearn_config
 from squeeze.unlearn.trainer import Trainer, run_unlearning
 
-NAMES = ["Ada", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo", "Kim", "Lu"]
-CITIES = ["Paris", "Rome", "Oslo", "Lima", "Kiev", "Bern", "Riga", "Doha", "Baku", "Lome", "Suva", "Apia"]
-
-
-def make_inputs(root: Path) -> dict:
-    """8 forget and 4 retain QA records as JSONL, and a tiny Llama saved as a train-original run."""
-    root.mkdir(parents=True, exist_ok=True)
-    records = [
-        QARecord(id=f"p{i}", question=f"Where was {n} born ?", answer=f"{n} was born in {c} .")
-        for i, (n, c) in enumerate(zip(NAMES, CITIES, strict=False))
-    ]
-    write_qa(root / "forget.jsonl", records[:8])
-    write_qa(root / "retain.jsonl", records[8:])
-    model, tokenizer = tiny_model_and_tokenizer(
-        [r.question + " " + r.answer for r in records], hidden_size=32, num_layers=2, num_heads=2, seed=0
-    )
-    save_model(model, tokenizer, root / "original" / "original")
-    return {
-        "original": str(root / "original"),
-        "forget": str(root / "forget.jsonl"),
-        "retain": str(root / "retain.jsonl"),
-    }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: on a shared CPU, thread hand-offs cost far more than the arithmetic."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict:
     return make_inputs(tmp_path_factory.mktemp("trainer_inputs"))
-
-
-def config(inputs: dict, out: Path, method: str = "ga", *overrides: str):
-    base = ["device=cpu", "steps=3", "lr=1e-2", "forget_batch_size=2", "retain_batch_size=2", "track_every=0"]
-    return load_unlearn_config(method, [], base + list(overrides), out=str(out), **inputs)
-
-
-def log_rows(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "loss_log.jsonl").read_text().splitlines()]
-
-
-def weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(path / "model.safetensors")
 
 
 class RecordingHook:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,23 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_trainer import config, log_rows, make_inputs, one_thread, weights  # noqa: F401  (one_thread: autouse fixture)
+from helpers import REPO
+from helpers.trainer_runs import config, log_rows, make_inputs, quiet_env, weights
 
 from squeeze.unlearn.trainer import run_unlearning
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def quiet_env() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO))
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    return env
 
 
 @pytest.mark.slow

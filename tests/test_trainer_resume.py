@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from test_trainer import config, log_rows, make_inputs, one_thread, weights  # noqa: F401  (one_thread: autouse fixture)
-from test_trainer_ddp import REPO, quiet_env
+from helpers import REPO
+from helpers.trainer_runs import config, log_rows, make_inputs, quiet_env, weights
 
 from squeeze.unlearn.checkpoint import latest_checkpoint
 from squeeze.unlearn.trainer import run_unlearning
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 # The run under test: the real trainer with a hook that paces it, so the parent can kill it
 # between checkpoints (a hook's state travels through checkpoints like the tracker's).

@@ -14,10 +14,10 @@ from squeeze.diagnose.verdict import (
     cohen_kappa,
     decide,
     leak_agreement,
-    load_thresholds,
     thresholds_from_mapping,
     verdict_rates,
 )
+from squeeze.diagnose.verdict_config import load_verdict_thresholds as load_thresholds
 
 T = VerdictThresholds(tau=0.5, n_min=2.0, s_min=3.0)
 

@@ -1,6 +1,7 @@
 """What `squeeze judge-calibrate` writes: OUT/calibration.json, OUT/calibration.md,
 OUT/generations.jsonl (every labelled, judged generation), OUT/figures/calibration.png, and
-with --write-config the tuned defaults configs/judges/embedding.yaml and configs/verdict.yaml.
+with --write-config the tuned defaults judges/embedding.yaml and verdict.yaml of the packaged
+squeeze/defaults/ (or of --config-dir).
 Every file is written atomically (squeeze.core.rundir).
 """
 
@@ -12,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from squeeze.calibrate.calibration import roc_curve
+from squeeze.core.resources import EMBEDDING_JUDGE, VERDICT_THRESHOLDS, defaults_dir
 from squeeze.core.rundir import atomic_path, write_json, write_jsonl, write_text
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FEATURE_LABELS = {
     "sentence_cosine": "embedding: whole-sentence cosine (before)",
     "answer_cosine": "embedding: cosine beyond the prompt",
@@ -202,8 +203,9 @@ def _yaml(header: str, body: dict) -> str:
 
 
 def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
-    """configs/judges/embedding.yaml (when the embedding judge was tuned) and configs/verdict.yaml."""
-    root = Path(config_dir) if config_dir else CONFIGS
+    """judges/embedding.yaml (when the embedding judge was tuned) and verdict.yaml, in `config_dir`
+    or else in the packaged defaults (squeeze/defaults/), which every later run reads."""
+    root = Path(config_dir) if config_dir else defaults_dir()
     source = {
         "world": {"path": report["world"], **report.get("world_settings", {})},
         "original": report["original"],
@@ -218,7 +220,7 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
     if "embedding" in report["tuned"]:
         entry = report["judges"]["embedding"]
         header = (
-            "# The embedding judge's tuned defaults (judges/embedding_judge.py reads `judge:`).\n"
+            "# The embedding judge's tuned defaults (squeeze passes `judge:` to judges/embedding_judge.py).\n"
             "# Written by `squeeze judge-calibrate --write-config`; `calibration:` records how.\n"
         )
         body = {
@@ -230,7 +232,7 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
                 "auroc_sentence_cosine": round(entry["features"]["sentence_cosine"]["auroc"], 4),
             },
         }
-        path = root / "judges" / "embedding.yaml"
+        path = root / EMBEDDING_JUDGE
         write_text(path, _yaml(header, body))
         written.append(path)
     header = (
@@ -247,7 +249,7 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
             **{f"{k}_balanced_accuracy": _round(v.get("balanced_accuracy")) for k, v in report["thresholds"].items()},
         },
     }
-    path = root / "verdict.yaml"
+    path = root / VERDICT_THRESHOLDS
     write_text(path, _yaml(header, body))
     written.append(path)
     return written

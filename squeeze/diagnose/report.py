@@ -53,9 +53,9 @@ SUCCESS_PROB, SUCCESS_ROUGE = 0.2, 0.4
 
 
 def resolve_thresholds(cfg):
-    from squeeze.diagnose.verdict import load_thresholds
+    from squeeze.diagnose.verdict_config import load_verdict_thresholds
 
-    thresholds = load_thresholds(cfg.thresholds or None)
+    thresholds = load_verdict_thresholds(cfg.thresholds or None)
     names = ("tau", "n_min", "s_min", "min_support")
     overrides = {k: getattr(cfg, k) for k in names if getattr(cfg, k, None) is not None}
     if overrides:

@@ -33,8 +33,9 @@ collapsed answer needs no Similarity). A drop that is NaN (a diverged checkpoint
 `unjudged` too. The four verdict rates are taken over the judged items and sum to 1; the
 unjudged items are counted beside them (`verdict_rates`).
 
-Thresholds come from `configs/verdict.yaml` (`squeeze judge-calibrate --write-config` tunes
-them on the fictitious world against fact leakage); without that file, the defaults of
+Thresholds come from the packaged `squeeze/defaults/verdict.yaml` (`squeeze judge-calibrate
+--write-config` tunes them on the fictitious world against fact leakage; read by
+squeeze/diagnose/verdict_config.py); a key missing there keeps the default of
 `VerdictThresholds`, chosen before calibration as: tau = 0.5 nats per token (an untouched
 model's drop is ~0, and the world's GA/NPO runs remove 1-2 nats per token), n_min = 2.0
 (below the midpoint of the 0-5 scale: mostly broken or repetitive text), s_min = 3.0 (the
@@ -46,7 +47,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from squeeze.core.intervals import Rate
 from squeeze.diagnose.rows import ALL_VERDICTS, UNJUDGED, VerdictSummary
@@ -160,13 +160,6 @@ def thresholds_from_mapping(values: Mapping, source: str) -> VerdictThresholds:
         from squeeze.core.errors import ConfigError
 
         raise ConfigError(f"{source}: tau, n_min and s_min must be numbers ({exc})") from None
-
-
-def load_thresholds(path: str | Path | None = None) -> VerdictThresholds:
-    """The calibrated thresholds: `path`, else configs/verdict.yaml, else the defaults."""
-    from squeeze.diagnose.verdict_config import load_verdict_thresholds
-
-    return load_verdict_thresholds(path)
 
 
 # ---- agreement with the world's leakage oracle --------------------------------------------

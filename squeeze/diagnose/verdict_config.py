@@ -1,4 +1,4 @@
-"""The verdict thresholds of DESIGN section 10, read from `configs/verdict.yaml`.
+"""The verdict thresholds of DESIGN section 10, read from the packaged `squeeze/defaults/verdict.yaml`.
 
 A forget item is `collapsed` if its answer's Naturalness < `n_min`; otherwise its answer
 conveys the fact when Similarity >= `s_min` (and at least `min_support` of its sampled
@@ -9,7 +9,7 @@ three on the fictitious world against fact leakage and writes the file; `squeeze
 reads it through `load_verdict_thresholds`.
 
     from squeeze.diagnose.verdict_config import load_verdict_thresholds
-    thresholds = load_verdict_thresholds()            # configs/verdict.yaml, else the built-in defaults
+    thresholds = load_verdict_thresholds()            # the packaged squeeze/defaults/verdict.yaml
 """
 
 from __future__ import annotations
@@ -17,21 +17,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from squeeze.core.errors import ConfigError
+from squeeze.core.resources import VERDICT_THRESHOLDS, default_file
 from squeeze.diagnose.verdict import VerdictThresholds
-
-VERDICT_FILE = Path(__file__).resolve().parents[2] / "configs" / "verdict.yaml"
 
 
 def load_verdict_thresholds(path: str | Path | None = None) -> VerdictThresholds:
-    """The `thresholds:` of `path` (default: configs/verdict.yaml); the built-in defaults when
-    no path is given and the checkout has no such file. Missing keys keep their defaults."""
+    """The `thresholds:` of `path` (default: the packaged squeeze/defaults/verdict.yaml, which
+    every install ships). Missing keys keep the built-in defaults of VerdictThresholds."""
     import yaml
 
-    if path is None:
-        if not VERDICT_FILE.is_file():
-            return VerdictThresholds()
-        path = VERDICT_FILE
-    path = Path(path)
+    path = Path(path) if path is not None else default_file(VERDICT_THRESHOLDS)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:

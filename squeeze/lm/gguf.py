@@ -140,7 +140,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from squeeze.core.rundir import write_json
-    from squeeze.lm.models import save_model
+    from squeeze.lm.saving import save_model
 
     started = time.perf_counter()
     folder, filename = str(gguf_path.parent), gguf_path.name

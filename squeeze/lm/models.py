@@ -1,17 +1,14 @@
-"""Loading and saving Hugging Face causal LMs (DESIGN section 4).
+"""Loading Hugging Face causal LMs (DESIGN section 4); saving is `squeeze/lm/saving.py`.
 
 Any causal LM from a local path (or a hub name where the network allows); weights from
 safetensors; a `.gguf` file or a known GGUF model name (`smollm2-135m-instruct`) loads from
 its cached safetensors conversion (squeeze/lm/gguf.py); `trust_remote_code` off unless the
-caller asks. Saving writes into a temporary folder beside the target and renames it, so a
-crash never leaves half a model.
+caller asks. `save_model` is re-exported here, so loading and saving share one import.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -19,6 +16,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from squeeze.core.errors import SqueezeError
 from squeeze.lm.gguf import GGUFError, resolve_model_source
+from squeeze.lm.saving import save_model
+
+__all__ = [
+    "ModelLoadError",
+    "hf_judge_model",
+    "load_model",
+    "load_model_and_tokenizer",
+    "load_tokenizer",
+    "local_source",
+    "save_model",
+]
 
 
 class ModelLoadError(SqueezeError):
@@ -74,31 +82,3 @@ def load_model(
 def load_model_and_tokenizer(path: str | os.PathLike, **kwargs):
     path = local_source(path)
     return load_model(path, **kwargs), load_tokenizer(path, trust_remote_code=kwargs.get("trust_remote_code", False))
-
-
-def save_model(model, tokenizer, out_dir: str | os.PathLike, state_dict: dict | None = None) -> Path:
-    """Save in Hugging Face format (safetensors), atomically replacing `out_dir`.
-
-    `state_dict`: full weights gathered from a sharded (FSDP/DeepSpeed) model, if any.
-    """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        model.save_pretrained(
-            tmp, safe_serialization=True, **({"state_dict": state_dict} if state_dict is not None else {})
-        )
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir

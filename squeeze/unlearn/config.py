@@ -1,7 +1,7 @@
 """Settings of `squeeze unlearn` (DESIGN section 6) and their resolution against an objective.
 
-Order of precedence, lowest first: the dataclass defaults, `configs/methods/<name>.yaml`
-when it exists, each `--config` YAML, the command-line flags, then `key=value` overrides.
+Order of precedence, lowest first: the dataclass defaults, the packaged
+`squeeze/defaults/methods/<name>.yaml` when it exists, each `--config` YAML, the command-line flags, then `key=value` overrides.
 `gamma`, `alpha`, `retain_loss` left at None take the objective's defaults, and the
 `params` dict is merged over the objective's own parameters (`method.lam=0.3`), so the
 `config.yaml` written into the run says exactly how the run was made.
@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from squeeze.core.config import load_yaml, option, resolve_config
 from squeeze.core.errors import ConfigError
+from squeeze.core.resources import method_defaults_file
 
 
 @dataclass
@@ -108,19 +109,14 @@ def check_run_dir(cfg: UnlearnConfig, resume: bool) -> None:
 
 
 def method_config_path(name: str) -> Path | None:
-    """`configs/methods/<name>.yaml` of the checkout (or of the installed package), if present."""
-    package = Path(__file__).resolve().parents[1]
-    for root in (package.parent / "configs", package / "configs"):
-        path = root / "methods" / f"{name}.yaml"
-        if path.is_file():
-            return path
-    return None
+    """The packaged `squeeze/defaults/methods/<name>.yaml`, if the method has one."""
+    return method_defaults_file(name)
 
 
 def load_unlearn_config(
     method: str = "", config_paths: Sequence[str] = (), overrides: Sequence[str] = (), **values: Any
 ) -> UnlearnConfig:
-    """Defaults < configs/methods/<method>.yaml < --config files < flags < key=value.
+    """Defaults < squeeze/defaults/methods/<method>.yaml < --config files < flags < key=value.
 
     `method.X=v` is read as `params.X=v` (the method's own parameter X), and a dotted key
     inside params (`params.base_params.beta=0.2`) sets a nested entry.

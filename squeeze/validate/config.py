@@ -46,7 +46,7 @@ class ValidateConfig:
     )
     gold: list = option(list(GOLD_TRUTH), "which gold models to build and diagnose")
     answer_samples: int = option(4, "sampled answers per forget item that the verdict reads beside the greedy one")
-    thresholds: str = option("", "verdict thresholds YAML; default: the package's calibrated configs/verdict.yaml")
+    thresholds: str = option("", "verdict thresholds YAML; default: the packaged squeeze/defaults/verdict.yaml")
     limit: int = option(0, "diagnose at most this many forget items (0: all)")
     candidates: int = option(10, "beam candidates per forget item for the bins")
     cache: str = option(".cache/judges.sqlite", "judgment cache (SQLite); empty: no cache")

@@ -18,7 +18,7 @@ and can add a fixed latency to each; GET /stats returns the counters as JSON.
     with JudgeServer(latency_s=0.05) as server:
         judge = OpenAIJudge(base_url=server.base_url, model="rule")
 
-Run alone (for the benchmark): `python tests/judge_server.py --latency 0.05` prints
+Run alone (for the benchmark): `python tests/helpers/judge_server.py --latency 0.05` prints
 `PORT <n>` and serves until stdin closes.
 """
 

@@ -1,12 +1,11 @@
 """A tiny Llama trained for a few seconds on a handful of fictitious-world facts, with every
 answer template of each fact, so its beliefs are the paraphrase family (DESIGN section 3).
 
-Shared by the binner and tracker tests; built once per test session.
+Shared by the binner, tracker, statistics and calibration tests through the session fixture
+`trained_world` of tests/conftest.py.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import torch
 
@@ -19,7 +18,6 @@ from squeeze.world.build import generate_world
 N_FORGET, N_RETAIN = 3, 3
 
 
-@lru_cache(maxsize=1)
 def trained_world_model(steps: int = 150):
     """(model in eval mode, tokenizer, world, forget records, retain records)."""
     world = generate_world(n_people=4, seed=1, forget_pct=10)
