@@ -38,6 +38,7 @@ def demo_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # the whole demo pipeline: the longest test of the suite
 def test_every_stage_writes_its_artifacts(demo_run):
     world = demo_run / "world"
     for split in ("forget", "retain", "holdout", "world_facts"):
@@ -69,6 +70,7 @@ def test_every_stage_writes_its_artifacts(demo_run):
         assert list((run / "diagnose" / "figures").glob("*.png"))
 
 
+@pytest.mark.slow  # the whole demo pipeline: the longest test of the suite
 def test_leaderboard_has_one_row_per_method_and_figures_exist(demo_run):
     board = demo_run / "leaderboard"
     with open(board / "leaderboard.csv", newline="") as handle:
@@ -83,6 +85,7 @@ def test_leaderboard_has_one_row_per_method_and_figures_exist(demo_run):
     assert len(summary["stage_seconds"]) == 3 + 2 * len(ALL_METHODS) + 2
 
 
+@pytest.mark.slow  # the whole demo pipeline: the longest test of the suite
 def test_rerun_skips_finished_stages(demo_run):
     models = sorted(demo_run.glob("**/model.safetensors"))
     before = {path: path.stat().st_mtime_ns for path in models}
