@@ -54,7 +54,7 @@ class Timed:
 def prepare(args, tmp: Path) -> tuple[Path, Path]:
     """(original model folder, world folder): given, or a world and a quickly trained model."""
     if args.original:
-        from squeeze.unlearn.data import resolve_original
+        from squeeze.lm.models import resolve_original
 
         return resolve_original(args.original), Path(args.world)
     from squeeze.lm.models import save_model

@@ -73,7 +73,7 @@ def run(cfg: BinsConfig) -> Path:
     )
     from squeeze.core.errors import ConfigError
     from squeeze.core.rundir import RunDir, read_json, write_json, write_jsonl
-    from squeeze.unlearn.data import resolve_original
+    from squeeze.lm.models import resolve_original
 
     for name in ("model", "forget", "out"):
         if not getattr(cfg, name):

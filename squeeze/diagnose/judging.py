@@ -68,7 +68,8 @@ class JudgeSpec:
     )
     batch_size: int = option(16, "hf and embedding: items per batch")
     config: str = option(
-        "", "embedding: settings YAML (judge-calibrate --write-config); default: the packaged squeeze/defaults/judges/embedding.yaml"
+        "",
+        "embedding: settings YAML (judge-calibrate --write-config); default: the packaged squeeze/defaults/judges/embedding.yaml",
     )
     sentence_model: str = option("", "embedding: a sentence-transformers folder; default: the packaged MiniLM")
     naturalness_lm: str = option(

@@ -401,8 +401,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     from squeeze.core.rundir import RunDir, write_jsonl, write_parquet, write_text
     from squeeze.diagnose.report import assemble_report, write_outputs
     from squeeze.lm.generation import generate_answers
-    from squeeze.lm.models import load_model, load_tokenizer
-    from squeeze.unlearn.data import resolve_original
+    from squeeze.lm.models import load_model, load_tokenizer, resolve_original
 
     if cfg.device not in ("auto", "cpu"):
         raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")

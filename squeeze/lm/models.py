@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from squeeze.core.errors import SqueezeError
+from squeeze.core.errors import ConfigError, SqueezeError
 from squeeze.lm.gguf import GGUFError, resolve_model_source
 from squeeze.lm.saving import save_model
 
@@ -25,6 +25,7 @@ __all__ = [
     "load_model_and_tokenizer",
     "load_tokenizer",
     "local_source",
+    "resolve_original",
     "save_model",
 ]
 
@@ -82,3 +83,15 @@ def load_model(
 def load_model_and_tokenizer(path: str | os.PathLike, **kwargs):
     path = local_source(path)
     return load_model(path, **kwargs), load_tokenizer(path, trust_remote_code=kwargs.get("trust_remote_code", False))
+
+
+def resolve_original(path: str) -> Path:
+    """A Hugging Face model folder, or a `train-original` run folder (then its original/)."""
+    root = Path(path)
+    for candidate in (root, root / "original"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise ConfigError(
+        f"no original model at {path}: expected a Hugging Face model folder (with config.json) "
+        "or a `squeeze train-original` run folder (with original/)"
+    )

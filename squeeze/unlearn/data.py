@@ -11,24 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from squeeze.core.errors import ConfigError, DataError
 from squeeze.core.types import QARecord
-
-
-def resolve_original(path: str) -> Path:
-    """A Hugging Face model folder, or a `train-original` run folder (then its original/)."""
-    root = Path(path)
-    for candidate in (root, root / "original"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise ConfigError(
-        f"no original model at {path}: expected a Hugging Face model folder (with config.json) "
-        "or a `squeeze train-original` run folder (with original/)"
-    )
 
 
 def load_sets(world: str, forget: str, retain: str) -> tuple[list[QARecord], list[QARecord]]:

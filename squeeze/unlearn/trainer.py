@@ -37,7 +37,7 @@ from squeeze.core.config import to_yaml
 from squeeze.core.errors import ConfigError, TrainingDiverged
 from squeeze.core.rundir import RunDir, read_json, write_json, write_jsonl, write_text
 from squeeze.lm.batching import collator_for, position_ids_for
-from squeeze.lm.models import load_model, load_tokenizer, save_model
+from squeeze.lm.models import load_model, load_tokenizer, resolve_original, save_model
 from squeeze.lm.prompting import encode_qa
 from squeeze.unlearn import data
 from squeeze.unlearn.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, truncate_log
@@ -85,7 +85,7 @@ class Trainer:
             )
         set_seed(self.cfg.seed)  # the same seed on every process: they draw the same global batches
         check_run_dir(self.cfg, resume)
-        original = self.original_dir = data.resolve_original(self.cfg.original)
+        original = self.original_dir = resolve_original(self.cfg.original)
         self.tokenizer = load_tokenizer(original)
         self.forget_set, self.retain_set = data.load_sets(self.cfg.world, self.cfg.forget, self.cfg.retain)
         self.uses_retain = self.cfg.alpha != 0
