@@ -25,8 +25,8 @@ from helpers.diagnose_runs import N_TRAINED
 PROBE = """
 import json, sys
 import squeeze
-from judges.embedding_judge import load_config_file
-from squeeze.core.resources import EMBEDDING_JUDGE, default_file, method_names_with_defaults
+from squeeze.core.resources import method_names_with_defaults
+from squeeze.diagnose.judging import load_embedding_settings
 from squeeze.diagnose.verdict_config import load_verdict_thresholds
 from squeeze.metrics.aggregate import load_aggregate_definitions
 from squeeze.unlearn.config import load_unlearn_config, resolve_objective
@@ -41,7 +41,7 @@ print(json.dumps({
     "thresholds_file": thresholds.source,
     "defaults": {
         "thresholds": [thresholds.tau, thresholds.n_min, thresholds.s_min],
-        "embedding_judge": load_config_file(default_file(EMBEDDING_JUDGE)),
+        "embedding_judge": load_embedding_settings(),
         "aggregates": load_aggregate_definitions(),
         "methods": methods,
     },
@@ -57,7 +57,7 @@ def _env(pythonpath: Path | None) -> dict:
     return env
 
 
-def _run(args: list[str], cwd: Path, pythonpath: Path | None = None, timeout: int = 240) -> str:
+def _run(args: list[str], cwd: Path, pythonpath: Path | None = None, timeout: int = 900) -> str:
     done = subprocess.run(args, cwd=cwd, env=_env(pythonpath), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{args[:4]} failed:\n{done.stderr[-3000:]}"
     return done.stdout
@@ -116,7 +116,7 @@ def test_diagnose_run_by_the_installed_wheel_uses_the_packaged_thresholds(instal
     s = diagnose_setup
     out = tmp_path / "diagnose"
     args = ["--model", s["run"] / "model", "--reference", s["original"], "--world", s["world"], "--out", out]
-    args += ["--cache", "", "--limit", str(N_TRAINED), "--candidates", "4", "--max-new-tokens", "12", "--quiet"]
+    args += ["--no-cache", "--limit", str(N_TRAINED), "--candidates", "4", "--max-new-tokens", "12", "--quiet"]
     _run([sys.executable, "-m", "squeeze.cli.main", "diagnose", *map(str, args)], tmp_path, pythonpath=installed)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     checkout = probe(REPO)["defaults"]
