@@ -34,6 +34,7 @@ LAYERS = (
     "diagnose",  # judging, verdicts, reports
     "attacks",  # attacks that try to bring a forgotten fact back, judged like diagnose (issue 11)
     "calibrate",  # judge and threshold calibration against the world's oracle
+    "validate",  # the verdict rule against gold models (squeeze validate)
     "leaderboard",  # tables and figures across runs
     "demo",  # the whole pipeline on the world
     "cli",  # one module per subcommand

@@ -30,6 +30,7 @@ from pathlib import Path
 from squeeze.core.config import option
 from squeeze.core.errors import ConfigError, DataError
 from squeeze.diagnose.judging import JudgeSpec
+from squeeze.diagnose.naturalness import resolve_retain_model
 from squeeze.diagnose.options import DiagnoseOptions
 
 SCORE_CHUNK = 256  # forget items per scoring call (one progress tick each)
@@ -278,27 +279,6 @@ def diagnose_reference(reference_model, reference_tok, reference_dir: Path):
     return ReferenceLM(reference_model, reference_tok, f"{reference_dir.name}@{model_fingerprint(reference_dir)[:12]}")
 
 
-def naturalness_note(cfg: DiagnoseConfig, judge_backend: str) -> dict:
-    """What the report says about the naturalness LM: its name, and whether it saw the forget set."""
-    if judge_backend != "embedding":
-        return {"lm": None, "saw_forget_set": None, "note": f"the {judge_backend} judge scores naturalness itself"}
-    lm = cfg.judge.naturalness_lm or "none"
-    retain = str(resolve_retain_model(cfg.retain_model)) if cfg.retain_model else None
-    if (
-        lm not in ("reference", "none")
-        and retain
-        and Path(lm).resolve() in (Path(retain).resolve(), Path(cfg.retain_model).resolve())
-    ):
-        lm = "retain"
-    note = {
-        "retain": "the retain model, which never saw the forget set: naturalness measures language, not memory",
-        "reference": "the reference model, which saw the forget set: fluent answers with another value can score "
-        "low; --judge-naturalness-lm RETAIN_MODEL measures language alone",
-        "none": "no LM: repetition alone",
-    }.get(lm, "a model given by path (make sure it never saw the forget set)")
-    return {"lm": lm, "saw_forget_set": {"retain": False, "reference": True, "none": False}.get(lm), "note": note}
-
-
 def judge_answers(judge, rows: list[dict], progress: bool) -> list:
     """Judgments of the greedy answers, then of every sampled answer (rows' "samples")."""
     from tqdm.auto import tqdm
@@ -329,15 +309,6 @@ def retain_model_answers(cfg: DiagnoseConfig, load: dict, tok, questions: list[s
     retain_dir = resolve_retain_model(cfg.retain_model)
     retain = load_model(retain_dir, **load).eval()
     return [c[0].text for c in generate_answers(retain, tok, questions, progress=cfg.progress, **gen)]
-
-
-def resolve_retain_model(path: str) -> Path:
-    """A retain-only model: a Hugging Face folder, a run folder (model/) or a train-original run (retain/)."""
-    root = Path(path)
-    for candidate in (root, root / "retain", root / "model"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise ConfigError(f"no retain model at {path}: expected a Hugging Face folder, or a folder with retain/ or model/")
 
 
 def conventional_metrics(

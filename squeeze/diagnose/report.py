@@ -185,7 +185,7 @@ def assemble_report(
     thresholds = resolve_thresholds(cfg)
     summary = summarise(scores)
     logps = _target_logps(scores)
-    from squeeze.diagnose.pipeline import naturalness_note
+    from squeeze.diagnose.naturalness import naturalness_note
     from squeeze.world.build import contains_fact
 
     items = verdict_rows(inputs, scores, rows, judgments, thresholds, sample_judgments)

@@ -1,0 +1,41 @@
+"""Which model scores the embedding judge's naturalness term, and what the report says about it.
+
+Its own module so that the report (squeeze/diagnose/report.py) and the pipeline
+(squeeze/diagnose/pipeline.py) can both use it without importing each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from squeeze.core.errors import ConfigError
+
+
+def resolve_retain_model(path: str) -> Path:
+    """A retain-only model: a Hugging Face folder, a run folder (model/) or a train-original run (retain/)."""
+    root = Path(path)
+    for candidate in (root, root / "retain", root / "model"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise ConfigError(f"no retain model at {path}: expected a Hugging Face folder, or a folder with retain/ or model/")
+
+
+def naturalness_note(cfg, judge_backend: str) -> dict:
+    """What the report says about the naturalness LM: its name, and whether it saw the forget set."""
+    if judge_backend != "embedding":
+        return {"lm": None, "saw_forget_set": None, "note": f"the {judge_backend} judge scores naturalness itself"}
+    lm = cfg.judge.naturalness_lm or "none"
+    retain = str(resolve_retain_model(cfg.retain_model)) if cfg.retain_model else None
+    if (
+        lm not in ("reference", "none")
+        and retain
+        and Path(lm).resolve() in (Path(retain).resolve(), Path(cfg.retain_model).resolve())
+    ):
+        lm = "retain"
+    note = {
+        "retain": "the retain model, which never saw the forget set: naturalness measures language, not memory",
+        "reference": "the reference model, which saw the forget set: fluent answers with another value can score "
+        "low; --judge-naturalness-lm RETAIN_MODEL measures language alone",
+        "none": "no LM: repetition alone",
+    }.get(lm, "a model given by path (make sure it never saw the forget set)")
+    return {"lm": lm, "saw_forget_set": {"retain": False, "reference": True, "none": False}.get(lm), "note": note}
