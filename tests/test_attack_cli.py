@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.tiny_trained import trained_world_model
 
 from squeeze.cli.main import main
 from squeeze.core.rundir import read_json, read_jsonl
@@ -19,7 +20,6 @@ from squeeze.lm.logprobs import answer_logprobs
 from squeeze.lm.models import save_model
 from squeeze.lm.prompting import encode_qa
 from squeeze.lm.tiny import build_tiny_llama
-from tests.tiny_trained import trained_world_model
 
 QUICK = ["--limit", "3", "--max-new-tokens", "40", "--batch-size", "8", "--no-progress"]
 SETTINGS = ["sample_k=2", "relearn_steps=2", "relearn_batch_size=1", "rephrase_shots=1"]

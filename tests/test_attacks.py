@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.tiny_trained import trained_world_model
 
 from squeeze.attacks import ATTACKS, get_attack
 from squeeze.attacks.base import AttackTarget
@@ -20,7 +21,6 @@ from squeeze.attacks.settings import AttackSettings
 from squeeze.core.errors import ConfigError
 from squeeze.core.types import QARecord
 from squeeze.lm.prompting import encode_qa
-from tests.tiny_trained import trained_world_model
 
 
 @pytest.fixture(autouse=True)

@@ -40,10 +40,24 @@ LAYERS = (
     "cli",  # one module per subcommand
 )
 
-# Edges that break a rule today, each with the issue that removes it; the test fails when one
-# is gone, so the list cannot go stale. None today: the demo -> cli edge went with issue 12a
-# (the demo calls the stages in Python).
-KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
+# Edges and cycles that break a rule today, each with the issue that should remove it; the test
+# fails when one is gone, so the lists cannot go stale. (The demo -> cli edge went with issue 12a.)
+# Issue 11 landed attacks that diagnose runs and that run diagnose: the attacks use diagnose's
+# judge factory and pipeline, and diagnose imports the attack runner, settings and report back.
+# Fix: the attack step of diagnose and the settings both sides share move out of diagnose/attacks
+# into one place (e.g. settings in core, the diagnose-side runner in attacks/).
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
+    ("squeeze.diagnose.attacks", "squeeze.attacks.leakage"),
+    ("squeeze.diagnose.attacks", "squeeze.attacks.recovery"),
+    ("squeeze.diagnose.attacks", "squeeze.attacks.report"),
+    ("squeeze.diagnose.attacks", "squeeze.attacks.runner"),
+    ("squeeze.diagnose.attacks", "squeeze.attacks.settings"),
+    ("squeeze.diagnose.options", "squeeze.attacks.settings"),
+    ("squeeze.diagnose.pipeline", "squeeze.attacks.settings"),
+    ("squeeze.diagnose.report", "squeeze.attacks.report"),
+    ("squeeze.diagnose.report", "squeeze.attacks.robustness"),
+}
+KNOWN_CYCLES = [["squeeze.diagnose.attacks", "squeeze.diagnose.pipeline"]]  # issue 11, lazy imports both ways
 
 
 def module_files() -> dict[str, tuple[Path, bool]]:
@@ -145,7 +159,9 @@ def test_cycle_finder_on_a_hand_graph():
 
 
 def test_no_import_cycles(graph):
-    assert cycles(graph) == []
+    found = cycles(graph)
+    assert [c for c in found if c not in KNOWN_CYCLES] == []
+    assert [c for c in KNOWN_CYCLES if c not in found] == [], "fixed, remove from KNOWN_CYCLES"
 
 
 def test_every_stage_package_has_a_layer(graph):

@@ -29,7 +29,9 @@ class AttackConfig(AttackSettings):
     retain_model: str = option("", "a model trained without the forget set: the baseline every rate is read against")
     out: str = option("", "output folder; default: RUN/attack for a run folder, else <model>-attack")
     judge: JudgeSpec = option(JudgeSpec(), "the judge: backend and options (--judge BACKEND, --judge-<option>)")
-    thresholds: str = option("", "verdict thresholds YAML (its s_min reads the judge); default: configs/verdict.yaml")
+    thresholds: str = option(
+        "", "verdict thresholds YAML (its s_min reads the judge); default: squeeze/defaults/verdict.yaml"
+    )
     s_min: float | None = option(None, "override: Similarity at or above this counts as conveying the fact")
     limit: int | None = option(None, "only the first N forget items")
     utility_items: int = option(
