@@ -44,8 +44,7 @@ def run(cfg: AttackConfig) -> Path:
         load_inputs,
         resolve_checkpoint,
     )
-    from squeeze.lm.models import load_model, load_tokenizer
-    from squeeze.unlearn.data import resolve_original
+    from squeeze.lm.models import load_model, load_tokenizer, resolve_original
 
     if not AttackSettings.of(cfg).attack_names():
         raise ConfigError("no attack given: pass --attacks relearn,quantize,rephrase,sample (or some of them)")
