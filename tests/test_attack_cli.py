@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.tiny_trained import trained_world_model
+from helpers.tiny_trained import trained_world_model
 
 from squeeze.cli.main import main
 from squeeze.core.rundir import read_json, read_jsonl

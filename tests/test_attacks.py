@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.tiny_trained import trained_world_model
+from helpers.tiny_trained import trained_world_model
 
 from squeeze.attacks import ATTACKS, get_attack
 from squeeze.attacks.base import AttackTarget

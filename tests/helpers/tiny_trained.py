@@ -7,6 +7,8 @@ Shared by the binner, tracker, statistics and calibration tests through the sess
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from squeeze.lm.batching import collator_for
@@ -18,6 +20,7 @@ from squeeze.world.build import generate_world
 N_FORGET, N_RETAIN = 3, 3
 
 
+@lru_cache(maxsize=1)  # built once per session, whether through the fixture or called directly
 def trained_world_model(steps: int = 150):
     """(model in eval mode, tokenizer, world, forget records, retain records)."""
     world = generate_world(n_people=4, seed=1, forget_pct=10)
