@@ -1,7 +1,8 @@
 """A disk cache of judgments: SQLite in WAL mode (DESIGN section 10, "Every judgment is cached").
 
 The key is the sha256 of (backend, model, prompt version, question, reference,
-generation); the item id is not part of it, so the same text judged under two ids is
+generation), and of the judge's server (its base URL) when it has one: another server
+serving the same model name is another judge (issue 14). The item id is not part of it, so the same text judged under two ids is
 judged once. Each finished judgment is written in its own auto-committed INSERT the
 moment the backend reports it, so a run killed mid-way keeps everything it finished, and
 a re-run of the same items makes no backend call. Several processes and threads may
@@ -42,8 +43,14 @@ _BUSY_TIMEOUT_MS = 60_000
 _LOOKUP_CHUNK = 500  # keys per SELECT ... IN (...), under SQLite's parameter limit
 
 
-def cache_key(backend: str, model: str, prompt_version: str, item: JudgeItem) -> str:
+class CacheError(ValueError):
+    """The cache file cannot be used (not a SQLite file, not ours, unreadable)."""
+
+
+def cache_key(backend: str, model: str, prompt_version: str, item: JudgeItem, server: str = "") -> str:
     fields = [backend, model, prompt_version, item.prompt, item.reference, item.generation]
+    if server:  # judges without a server keep the keys they always had
+        fields.append(server)
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -79,11 +86,20 @@ class JudgmentCache:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"judgment cache {self.path}: cannot create its folder ({exc.strerror})") from None
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._connection()  # create the file and table now: a bad path fails here
+        try:  # create the file and table now, and read it once: a bad or corrupt file fails here
+            self._connection().execute("SELECT key, payload FROM judgments LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CacheError(
+                f"judgment cache {self.path} cannot be used ({exc}); delete it or pass another cache path"
+            ) from None
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -150,9 +166,10 @@ class CachedJudge:
         self.inner = judge
         self.cache = cache
         self.backend, self.model, self.prompt_version = judge.backend, judge.model, judge.prompt_version
+        self.server = getattr(judge, "server", "") or ""
 
     def key(self, item: JudgeItem) -> str:
-        return cache_key(self.backend, self.model, self.prompt_version, item)
+        return cache_key(self.backend, self.model, self.prompt_version, item, self.server)
 
     def judge(self, items: Sequence[JudgeItem], on_result: ResultCallback | None = None) -> list[Judgment]:
         keys = [self.key(item) for item in items]

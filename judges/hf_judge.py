@@ -114,7 +114,10 @@ class HFJudge:
                     self._expected_answer(p) for p in self._digit_probabilities([ids for _, _, ids in batch])
                 ]
             else:
-                batch_answers = [self._parsed_answer(text) for text in self._generate([ids for _, _, ids in batch])]
+                batch_answers = [
+                    self._parsed_answer(text, items[index].generation)
+                    for (index, _, _), text in zip(batch, self._generate([ids for _, _, ids in batch]), strict=True)
+                ]
             share = (time.perf_counter() - began) / len(batch)
             for (index, aspect, _), answer in zip(batch, batch_answers, strict=False):
                 answers[index][aspect] = answer
@@ -129,8 +132,8 @@ class HFJudge:
         return results  # type: ignore[return-value]
 
     @staticmethod
-    def _parsed_answer(text: str) -> AspectAnswer:
-        parsed = parse_score(text)
+    def _parsed_answer(text: str, generation: str | None = None) -> AspectAnswer:
+        parsed = parse_score(text, generation=generation)
         error = None if parsed.score is not None else f"unparseable answer: {parsed.problem}"
         return AspectAnswer(parsed.score, parsed.reason, text, error)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import random
 import threading
 import time
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from judges.base import ASPECTS, JudgeItem, Judgment, ResultCallback
 from judges.parsing import AspectAnswer, judgment_from_answers, parse_score
 from judges.prompting import load_prompt, render_messages
+from judges.redact import redact
 
 _RETRY_STATUS = {408, 409, 429}
 _PLACEHOLDER_KEY = "no-key-needed"
@@ -48,7 +50,7 @@ class OpenAIJudgeConfig:
     base_url: str | None = None  # None: api.openai.com
     model: str = "gpt-4o-mini"
     concurrency: int = 16  # requests in flight at most
-    timeout_s: float = 60.0  # per request
+    timeout_s: float = 60.0  # per request, in total: connecting, waiting and reading the whole body
     max_attempts: int = 4  # requests per aspect of an item, retries included
     backoff_base_s: float = 0.5  # back-off before retry k is uniform in [0, base * 2**(k-1)]
     backoff_max_s: float = 30.0
@@ -58,10 +60,16 @@ class OpenAIJudgeConfig:
     prompt_version: str = "v1"
 
     def __post_init__(self):
-        if self.concurrency < 1 or self.max_attempts < 1:
-            raise ValueError("openai judge: concurrency and max_attempts must be at least 1")
-        if self.timeout_s <= 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0:
-            raise ValueError("openai judge: timeout_s must be positive and back-off times non-negative")
+        for name in ("concurrency", "max_attempts", "max_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"openai judge: {name} must be an integer of at least 1, got {value!r}")
+        for name in ("timeout_s", "backoff_base_s", "backoff_max_s", "temperature"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"openai judge: {name} must be a finite number, got {value!r}")
+        if self.timeout_s <= 0 or self.backoff_base_s < 0 or self.backoff_max_s < 0 or self.temperature < 0:
+            raise ValueError("openai judge: timeout_s must be positive, back-off times and temperature non-negative")
 
 
 def _build_config(config: dict) -> OpenAIJudgeConfig:
@@ -85,6 +93,9 @@ class OpenAIJudge:
         if self.config.base_url is None and not api_key:
             raise ValueError("openai judge: api.openai.com needs an API key; give api_key or base_url")
         self._json_mode = self.config.json_mode
+        # Part of every cache key: another server serving the same model name is another judge.
+        self.server = (self.config.base_url or "https://api.openai.com/v1").rstrip("/")
+        self._secrets = [self._api_key] if self._api_key else []  # masked in every error a server sends back
 
     # -- public API -----------------------------------------------------------------------
 
@@ -149,27 +160,31 @@ class OpenAIJudge:
             try:
                 async with semaphore:
                     json_mode = self._json_mode  # read once admitted: an earlier 400 may have cleared it
-                    content = await self._create(client, messages, json_mode)
+                    # The client's timeout bounds each read; this bounds the whole request, so a
+                    # server that trickles its body a byte at a time cannot hold it forever.
+                    content = await asyncio.wait_for(
+                        self._create(client, messages, json_mode), timeout=self.config.timeout_s
+                    )
             except openai.BadRequestError as exc:
                 if json_mode:
                     # The server may not support response_format: drop it and repeat at once.
                     self._json_mode = False
                     attempt -= 1
                     continue
-                return AspectAnswer(None, None, raw, f"request rejected (400): {_message(exc)}", attempt)
+                return AspectAnswer(None, None, raw, f"request rejected (400): {self._message(exc)}", attempt)
             except openai.APIStatusError as exc:
                 if exc.status_code not in _RETRY_STATUS and exc.status_code < 500:
-                    return AspectAnswer(None, None, raw, f"HTTP {exc.status_code}: {_message(exc)}", attempt)
-                problem, retry_after = f"HTTP {exc.status_code}: {_message(exc)}", _retry_after(exc)
-            except openai.APITimeoutError:
+                    return AspectAnswer(None, None, raw, f"HTTP {exc.status_code}: {self._message(exc)}", attempt)
+                problem, retry_after = f"HTTP {exc.status_code}: {self._message(exc)}", _retry_after(exc)
+            except (openai.APITimeoutError, asyncio.TimeoutError):
                 problem = f"timed out after {self.config.timeout_s:g}s"
             except openai.APIConnectionError as exc:
-                problem = f"connection error: {_message(exc)}"
+                problem = f"connection error: {self._message(exc)}"
             except (openai.APIError, ValueError) as exc:  # a 200 whose body is not a chat completion
-                problem = f"malformed response: {type(exc).__name__}: {_message(exc)}"
+                problem = f"malformed response: {type(exc).__name__}: {self._message(exc)}"
             else:
-                raw = content
-                parsed = parse_score(content)
+                raw = redact(content, self._secrets)
+                parsed = parse_score(content, generation=item.generation)
                 if parsed.score is not None:
                     return AspectAnswer(parsed.score, parsed.reason, raw, None, attempt)
                 problem, reason = f"unparseable answer: {parsed.problem}", parsed.reason
@@ -193,6 +208,9 @@ class OpenAIJudge:
             return ""
         return response.choices[0].message.content or ""
 
+    def _message(self, exc: Exception) -> str:
+        return redact(_message(exc), self._secrets)[:200]  # masked first: a cut could split a key
+
     def _backoff(self, attempt: int, retry_after: float) -> float:
         """Full jitter: uniform in [0, base * 2**(attempt-1)], never under Retry-After, capped."""
         ceiling = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (attempt - 1))
@@ -200,8 +218,7 @@ class OpenAIJudge:
 
 
 def _message(exc: Exception) -> str:
-    text = " ".join(str(getattr(exc, "message", None) or exc).split())
-    return text[:200]
+    return " ".join(str(getattr(exc, "message", None) or exc).split())
 
 
 def _retry_after(exc) -> float:

@@ -64,9 +64,11 @@ def test_judge_a_run_with_a_server_then_rerun_from_cache(tmp_path, capsys):
             "--judge-max-attempts",
             "1",
         ]
-        assert main(args) == 0
-        out = capsys.readouterr().out
-        assert "judged 3 generations with openai/rule (0 from cache)" in out
+        assert main(args) == 1  # an item left unjudged fails the command (issue 14) ...
+        captured = capsys.readouterr()
+        out = captured.out
+        assert "1 of 3 items unjudged" in captured.err
+        assert "judged 3 generations with openai/rule (0 from cache)" in out  # ... with everything written
         assert "parse failures: 1 items (similarity 1, naturalness 0); errors: 1" in out
         rows = read_judgments(run)
         assert [r["item_id"] for r in rows] == ["f1", "f2", "f3"]

@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except SqueezeError as exc:
-        print(f"squeeze: error: {exc}", file=sys.stderr)
+        from judges.redact import redact
+
+        print(f"squeeze: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("squeeze: interrupted", file=sys.stderr)

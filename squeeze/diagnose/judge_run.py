@@ -24,6 +24,9 @@ class JudgeRunConfig:
     run: str = option("", "run directory holding generations.jsonl", metavar="RUN")
     judge: JudgeSpec = option(JudgeSpec(), "the judge: backend and options (--judge BACKEND, --judge-<option>)")
     limit: int | None = option(None, "judge only the first N generations")
+    max_unjudged: float = option(
+        0.0, "exit 1 when more than this share of the items is left unjudged (default 0: any unjudged item fails)"
+    )
 
 
 def read_generations(path: Path, limit: int | None = None) -> list[dict]:
@@ -63,12 +66,15 @@ def run(cfg: JudgeRunConfig) -> Path:
     from judges import JudgeItem, failure_counts
     from squeeze.core.errors import ConfigError
     from squeeze.core.rundir import RunDir, write_jsonl
-    from squeeze.diagnose.judging import opened_judge
+    from squeeze.core.failures import check_fraction, check_judged
+    from squeeze.diagnose.judging import check_spec, opened_judge
 
     if not cfg.run:
         raise ConfigError("--run is required (the run directory holding generations.jsonl)")
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError("--limit must be at least 1")
+    max_unjudged = check_fraction("max_unjudged", cfg.max_unjudged)
+    check_spec(cfg.judge)
     run_dir = RunDir(cfg.run)
     rows = read_generations(run_dir / "generations.jsonl", cfg.limit)
     items = [JudgeItem(row["question"], row["reference"], row["generation"], str(row["item_id"])) for row in rows]
@@ -88,4 +94,5 @@ def run(cfg: JudgeRunConfig) -> Path:
         f"parse failures: {counts['unparsed_items']} items (similarity {counts['similarity_none']}, "
         f"naturalness {counts['naturalness_none']}); errors: {counts['errors']}"
     )
+    check_judged(judgments, max_unjudged, "squeeze judge")  # written first: what failed can be read
     return run_dir.judgments

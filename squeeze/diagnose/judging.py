@@ -103,13 +103,53 @@ class ReferenceLM:
     path: str = ""
 
 
+def check_spec(spec: JudgeSpec) -> None:
+    """The spec's options, its files and its cache, checked before any expensive work (issue 14).
+
+    The numbers are checked by the backend's own config (`OpenAIJudgeConfig`), built here early.
+    """
+    name = spec.resolved_backend
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown judge backend {name!r}; known: {', '.join(BACKENDS)}")
+    if name == "hf" and not spec.model:
+        raise ConfigError("--judge hf needs --judge-model PATH")
+    if name != "openai" and spec.base_url:
+        raise ConfigError(
+            f"--judge-base-url is for the openai judge; the {name} judge would ignore it (drop one of the two)"
+        )
+    if name == "hf" and spec.scoring not in ("generate", "logprob"):
+        raise ConfigError(f"--judge-scoring must be generate or logprob, got {spec.scoring!r}")
+    if name == "openai":
+        from judges.openai_judge import OpenAIJudgeConfig
+
+        try:
+            OpenAIJudgeConfig(
+                base_url=spec.base_url or None,
+                concurrency=spec.concurrency,
+                timeout_s=spec.timeout,
+                max_attempts=spec.max_attempts,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+    if isinstance(spec.batch_size, bool) or not isinstance(spec.batch_size, int) or spec.batch_size < 1:
+        raise ConfigError(f"--judge-batch-size must be at least 1, got {spec.batch_size!r}")
+    if name == "embedding" and spec.config and not Path(spec.config).is_file():
+        raise ConfigError(f"--judge-config {spec.config}: no such file")
+    if spec.cache:
+        from judges.cache import JudgmentCache
+
+        try:
+            JudgmentCache(spec.cache).close()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+
 def judge_options(
     spec: JudgeSpec, reference: ReferenceLM | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[str, dict]:
     """(backend name, keyword arguments of `judges.make_judge`) for `spec`."""
+    check_spec(spec)
     name = spec.resolved_backend
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown judge backend {name!r}; known: {', '.join(BACKENDS)}")
     if name == "openai":
         key = (os.environ if environ is None else environ).get(spec.api_key_env) or None
         if not spec.base_url and key is None:
@@ -163,7 +203,10 @@ def build_judge(
         raise ConfigError(str(exc)) from None
     if not spec.cache:
         return judge, None
-    cache = JudgmentCache(spec.cache)
+    try:
+        cache = JudgmentCache(spec.cache)
+    except ValueError as exc:  # judges.cache.CacheError: a corrupt or unreadable file
+        raise ConfigError(str(exc)) from None
     return CachedJudge(judge, cache), cache
 
 
