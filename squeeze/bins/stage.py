@@ -58,7 +58,32 @@ def load_forget(source: str, limit: int | None):
 
 
 def run(cfg: BinsConfig) -> Path:
-    """Bins of `cfg.model`'s beliefs for the forget set, into cfg.out (reused when they match); returns bins.jsonl."""
+    """Bins of `cfg.model`'s beliefs for the forget set, into cfg.out (reused when they match); returns bins.jsonl.
+
+    The model's weights and every forget text's length are checked first, and cfg.out is
+    locked while the bins are made (issue 14).
+    """
+    from squeeze.core.runlock import RunLock
+    from squeeze.unlearn.data import resolve_original
+
+    if not (cfg.model and cfg.forget and cfg.out):
+        return _run(cfg)  # names the missing flag
+    model_dir = resolve_original(cfg.model)
+    check_inputs(model_dir, load_forget(cfg.forget, cfg.limit)[0], str(cfg.forget))
+    with RunLock(cfg.out):
+        return _run(cfg)
+
+
+def check_inputs(model_dir, records, source: str) -> None:
+    """Weights in safetensors and every forget text inside the model's position limit, before any work."""
+    from squeeze.lm.limits import check_lengths, check_weights, max_positions
+    from squeeze.lm.models import load_tokenizer
+
+    check_weights(model_dir, "model")
+    check_lengths(load_tokenizer(model_dir), records, max_positions(model_dir), source)
+
+
+def _run(cfg: BinsConfig) -> Path:
     import hashlib
     import json
     import time

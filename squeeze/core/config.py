@@ -10,6 +10,7 @@ with a `from_string(text)` classmethod also takes a string (`judge: hf`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -63,12 +64,17 @@ def _check_type(cls_name: str, name: str, value: Any, annotation: Any) -> Any:
     if hint is Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if hint is float and isinstance(value, str):  # YAML 1.1 reads `1e-4` (no dot) as a string
         try:
-            return float(value)
+            value = float(value)
         except ValueError:
             pass
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        # nan, inf, and literals too large for a float (1e400 reads as inf): never a setting.
+        raise ConfigError(f"{cls_name}.{name} must be a finite number, got {value!r}")
+    if hint is float and isinstance(value, float):
+        return value
     check = origin or hint
     if check is typing.Literal:
         allowed = typing.get_args(hint)
@@ -175,6 +181,27 @@ def _merge_into(merged: dict[str, Any], key: str, value: Any, hints: dict[str, A
         merged[key] = {**merged[key], **value}
     else:
         merged[key] = value
+
+
+def check_ranges(cfg: Any, rules: dict[str, tuple[float | None, float | None]]) -> None:
+    """One clear error for the first field outside its [low, high] (None: unbounded).
+
+    For the settings whose meaning has a range (a learning rate, a seed, a count); a
+    dataclass's own `check()` calls it before any folder is created (issue 14).
+    """
+    for name, (low, high) in rules.items():
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = (
+                f"in [{low:g}, {high:g}]"
+                if low is not None and high is not None
+                else (f">= {low:g}" if low is not None else f"<= {high:g}")
+            )
+            raise ConfigError(f"{name} must be {bounds}, got {value!r}")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

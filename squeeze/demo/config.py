@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from squeeze.core.config import option
+from squeeze.core.config import check_ranges, option
+from squeeze.core.errors import ConfigError
 from squeeze.diagnose.judging import JudgeSpec
 from squeeze.diagnose.options import DiagnoseOptions
 
@@ -43,6 +44,49 @@ class DemoConfig(DiagnoseOptions):
     )
     limit: int = option(0, "judge and diagnose at most this many forget items (0: all)")
     figures_dir: str = option("figures", "copy the README's key figures here ('' to skip)")
+    force: bool = option(False, "recompute finished stages that were made with other settings (else: refuse)")
+
+    def check(self) -> DemoConfig:
+        """One clear error for an impossible setting or an unknown name, before any folder is made.
+
+        Method names become folders under OUT/methods: only registered names are accepted,
+        so `../../x` can never point outside OUT (issue 14).
+        """
+        import methods
+        from squeeze.diagnose.judging import check_spec
+
+        unknown = [m for m in self.methods if not isinstance(m, str) or m not in methods.OBJECTIVES]
+        if unknown or not self.methods:
+            raise ConfigError(
+                f"methods must be a non-empty list of known methods ({', '.join(sorted(methods.OBJECTIVES))}), "
+                f"got {unknown or self.methods!r}"
+            )
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"methods lists a method twice: {self.methods}")
+        check_spec(self.judge)
+        if self.forget_pct not in (1, 5, 10):
+            raise ConfigError(f"forget_pct must be 1, 5 or 10, got {self.forget_pct}")
+        if not self.lr > 0 or self.train_lr < 0:
+            raise ConfigError(f"lr must be > 0 and train_lr >= 0, got {self.lr} and {self.train_lr}")
+        check_ranges(
+            self,
+            {
+                "people": (1, None),
+                "world_seed": (0, 2**32 - 1),
+                "epochs": (1, None),
+                "train_batch_size": (0, None),
+                "train_threads": (0, None),
+                "candidates": (1, None),
+                "steps": (1, None),
+                "forget_batch_size": (1, None),
+                "retain_batch_size": (1, None),
+                "track_every": (0, None),
+                "seed": (0, 2**32 - 1),
+                "limit": (0, None),
+                "mmlu": (0, None),
+            },
+        )
+        return self
 
 
 FAST = {

@@ -210,4 +210,4 @@ class Demo:
 
 
 def run_demo(cfg: DemoConfig) -> dict:
-    return Demo(cfg).execute()
+    return Demo(cfg.check()).execute()

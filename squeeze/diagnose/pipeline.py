@@ -34,6 +34,19 @@ from squeeze.diagnose.naturalness import resolve_retain_model
 from squeeze.diagnose.options import DiagnoseOptions
 
 SCORE_CHUNK = 256  # forget items per scoring call (one progress tick each)
+# What a diagnosis writes into OUT; removed when a new one starts. bins.jsonl and
+# bins_meta.json stay: they are reused only when their meta matches the new settings.
+OUTPUTS = (
+    "config.yaml",
+    "generations.jsonl",
+    "judgments.jsonl",
+    "logprobs.parquet",
+    "metrics.json",
+    "report.json",
+    "report.md",
+    "figures/verdicts.png",
+    "figures/bin_logprob_change.png",
+)
 
 
 @dataclass
@@ -72,6 +85,7 @@ class DiagnoseConfig(DiagnoseOptions):
     top_examples: int = option(5, "spurious items shown in report.md")
     device: str = option("auto", "auto (a GPU when there is one) or cpu")
     dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
+    max_unjudged: float = option(0.05, "fail (exit 1, no report) when more than this share of items is unjudged")
     progress: bool = option(True, "progress bars")
 
 
@@ -161,15 +175,10 @@ def load_inputs(cfg: DiagnoseConfig, run_cfg: dict) -> dict:
 
 
 def check_same_tokenizer(reference_tok, other_tok, records, what: str) -> None:
-    """Bins and log-probs compare token ids across models: the tokenizers must agree on them."""
-    from squeeze.lm.prompting import encode_qa
+    """Bins and log-probs compare token ids across models: the tokenizers must agree on every id."""
+    from squeeze.lm.limits import check_same_vocabulary
 
-    for r in records[:8]:
-        if encode_qa(reference_tok, r.question, r.answer) != encode_qa(other_tok, r.question, r.answer):
-            raise ConfigError(
-                f"the {what}'s tokenizer encodes item {r.id!r} differently from the reference's; "
-                "diagnose compares token log-probs, so both models must share one tokenizer"
-            )
+    check_same_vocabulary(reference_tok, other_tok, what)
 
 
 def checkpoint_tokenizer(model_dir: Path, reference_tok, records, what: str = "checkpoint"):
@@ -364,25 +373,15 @@ def default_out(model_dir: Path, run_dir: Path | None) -> Path:
 
 def diagnose(cfg: DiagnoseConfig) -> dict:
     """Run the diagnosis of `cfg` and write every file; returns the report (report.json)."""
-    import pandas as pd
-    import torch
 
-    from squeeze.bins.binner import BinnerSettings, build_bins
-    from squeeze.core.config import to_yaml
-    from squeeze.core.rundir import RunDir, write_jsonl, write_parquet, write_text
-    from squeeze.diagnose.report import assemble_report, write_outputs
-    from squeeze.lm.generation import generate_answers
-    from squeeze.lm.models import load_model, load_tokenizer, resolve_original
+    from squeeze.bins.binner import BinnerSettings
+    from squeeze.core.runlock import RunLock, clear_outputs
+    from squeeze.diagnose.preflight import check_models, check_settings
+    from squeeze.lm.models import resolve_original
 
-    if cfg.device not in ("auto", "cpu"):
-        raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")
-    if cfg.dtype not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
-    for name in ("candidates", "max_new_tokens", "bin_max_new_tokens", "batch_size"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.samples < 0 or cfg.mmlu < 0 or cfg.utility_items < 0 or cfg.answer_samples < 0:
-        raise ConfigError("samples, answer_samples, mmlu and utility_items must be >= 0")
+    check_settings(cfg)  # options, files and the cache, before any model is loaded (issue 14)
+    if cfg.answer_samples < 0:
+        raise ConfigError("answer_samples must be >= 0")
     if cfg.attacks:  # an impossible attack setting fails before any model is loaded
         from squeeze.attacks.settings import AttackSettings
 
@@ -399,10 +398,29 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
         raise ConfigError("no reference model: give --reference (the original model the checkpoint was unlearned from)")
     reference_dir = resolve_original(cfg.reference or run_cfg["original"])
     inputs = load_inputs(cfg, run_cfg)
-    forget = inputs["forget"]
+    retain_dir = resolve_retain_model(cfg.retain_model) if cfg.retain_model else None
+    texts = [*inputs["forget"], *inputs["retain"], *inputs["world_facts"], *inputs["holdout"]]
+    check_models(model_dir, reference_dir, retain_dir, texts)
     out = Path(cfg.out) if cfg.out else default_out(model_dir, run_dir)
+    with RunLock(out):  # one run at a time in OUT; the earlier run's results go as a set
+        clear_outputs(out, OUTPUTS)
+        return _diagnose_into(out, cfg, settings, model_dir, run_dir, reference_dir, inputs)
+
+
+def _diagnose_into(out: Path, cfg, settings, model_dir: Path, run_dir, reference_dir: Path, inputs: dict) -> dict:
+    import pandas as pd
+    import torch
+
+    from squeeze.bins.binner import build_bins
+    from squeeze.core.config import to_yaml
+    from squeeze.core.failures import check_judged
+    from squeeze.core.rundir import RunDir, write_jsonl, write_parquet, write_text
+    from squeeze.diagnose.report import assemble_report, write_outputs
+    from squeeze.lm.generation import generate_answers
+    from squeeze.lm.models import load_model, load_tokenizer
+
+    forget = inputs["forget"]
     RunDir(out).create()
-    (out / "report.json").unlink(missing_ok=True)  # a crash below must not leave an old report beside new files
     write_text(out / "config.yaml", to_yaml(cfg))
     device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
     say = print if cfg.progress else (lambda *a, **k: None)
@@ -494,6 +512,8 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
         ]
         + [{**j.to_dict(), "meta": {"sample": True}} for j in sample_judgments],
     )
+    # Judgments are on disk for inspection; a diagnosis built mostly on failed ones is not written.
+    check_judged(greedy_judgments, cfg.max_unjudged, f"squeeze diagnose {out}")
     by_item: dict[str, list] = {}
     for j in sample_judgments:
         by_item.setdefault(j.item_id.rsplit("#sample", 1)[0], []).append(j)

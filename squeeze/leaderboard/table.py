@@ -312,7 +312,8 @@ def to_markdown(rows: list[BoardRow], rule: DisagreementRule) -> str:
     cols = [c for c in _shown(rows) if c[0] != "flag"]
 
     def esc(s):
-        return s.replace("|", "\\|")
+        # Run names come from folder names: no raw HTML (Markdown renders it) and no stray pipes.
+        return html.escape(s, quote=False).replace("|", "\\|")
 
     lines = [
         "| | " + " | ".join(h for _, h, _ in cols) + " |",
@@ -333,6 +334,16 @@ def to_markdown(rows: list[BoardRow], rule: DisagreementRule) -> str:
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A text cell a spreadsheet will not run as a formula (a leading quote); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[BoardRow]) -> str:
     """One column per value; a rate column is followed by its interval's ends (KEY_ci_low, KEY_ci_high)."""
     keys: list[str] = []
@@ -351,7 +362,7 @@ def to_csv(rows: list[BoardRow]) -> str:
                 out.append("" if ci is None else ci[0] if key.endswith("_low") else ci[1])
                 continue
             value = _rate_value(r.get(key))
-            out.append("" if value is None else str(value).lower() if isinstance(value, bool) else value)
+            out.append("" if value is None else str(value).lower() if isinstance(value, bool) else csv_safe(value))
         return out
 
     buffer = io.StringIO()

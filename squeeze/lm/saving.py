@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from squeeze.core.rundir import honour_umask
+
 
 def save_model(model, tokenizer, out_dir: str | os.PathLike, state_dict: dict | None = None) -> Path:
     """Save in Hugging Face format (safetensors), atomically replacing `out_dir`.
@@ -23,6 +25,7 @@ def save_model(model, tokenizer, out_dir: str | os.PathLike, state_dict: dict | 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        honour_umask(tmp, directory=True)
         model.save_pretrained(
             tmp, safe_serialization=True, **({"state_dict": state_dict} if state_dict is not None else {})
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from squeeze.core.config import option
+from squeeze.core.config import check_ranges, option
+from squeeze.core.errors import ConfigError
 
 
 @dataclass
@@ -30,3 +31,26 @@ class TrainOriginalConfig:
         "pretrained model to fine-tune instead of training from scratch: a Hugging Face folder, a .gguf file or a known name (smollm2-135m-instruct); its tokenizer and chat template are used and hidden_size/num_layers/num_heads are ignored. '' trains a tiny Llama from scratch. Pretrained models want a far lower lr (5e-5 .. 2e-4)",
     )
     max_length: int = option(0, "cut training sequences to this many tokens, prompt first (0: no cut)")
+
+    def check(self) -> TrainOriginalConfig:
+        """One clear error for an impossible setting, before anything is loaded or written."""
+        if not self.lr > 0:  # also nan
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        check_ranges(
+            self,
+            {
+                "hidden_size": (1, None),
+                "num_layers": (1, None),
+                "num_heads": (1, None),
+                "epochs": (1, None),
+                "batch_size": (1, None),
+                "warmup_frac": (0, 1),
+                "weight_decay": (0, None),
+                "seed": (0, 2**32 - 1),
+                "threads": (0, None),
+                "max_length": (0, None),
+            },
+        )
+        if not self.world:
+            raise ConfigError("no world: pass --world DIR (written by `squeeze world`)")
+        return self

@@ -14,6 +14,7 @@ instead fine-tuned copies of that pretrained model and keep its tokenizer and ch
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -157,16 +158,11 @@ def _train_one(cfg: TrainOriginalConfig, name: str) -> tuple[list[dict], float]:
 
 def train_original(cfg: TrainOriginalConfig) -> Path:
     """Train the requested models (in parallel processes when asked), save them, write the report."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from squeeze.core.config import to_yaml
     from squeeze.core.errors import ConfigError
-    from squeeze.core.rundir import RunDir, write_json, write_text
-    from squeeze.lm.models import load_model_and_tokenizer
-    from squeeze.original.report import acceptance_report
+    from squeeze.core.runlock import RunLock
     from squeeze.world.build import load_world
 
+    cfg.check()
     unknown = [m for m in cfg.models if m not in PLAN]
     if unknown or not cfg.models:
         raise ConfigError(f"models must be a non-empty subset of {sorted(PLAN)}, got {cfg.models}")
@@ -181,13 +177,31 @@ def train_original(cfg: TrainOriginalConfig) -> Path:
             )
         # Resolve (for a GGUF: convert and cache) once here, so parallel processes only read the cache.
         local_source(cfg.base_model)
+    with RunLock(cfg.out):
+        return _train_into(cfg, world)
+
+
+def _train_into(cfg: TrainOriginalConfig, world) -> Path:
+    from squeeze.core.config import to_yaml
+    from squeeze.core.rundir import RunDir, write_json, write_text
+    from squeeze.lm.models import load_model_and_tokenizer
+    from squeeze.original.report import acceptance_report
+
     run = RunDir(cfg.out).create()
     write_text(run.config, to_yaml(cfg))
     started = time.perf_counter()
     if cfg.parallel and len(cfg.models) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from squeeze.original.workers import die_with_parent
+
         # Tiny models use one core badly: two single-threaded processes finish sooner.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=len(cfg.models), mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=len(cfg.models), mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+        )
+        with pool:
             futures = {name: pool.submit(_train_one, cfg, name) for name in cfg.models}
             results = {name: f.result() for name, f in futures.items()}
     else:

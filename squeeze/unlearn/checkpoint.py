@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from squeeze.core.errors import SqueezeError
-from squeeze.core.rundir import write_jsonl
+from squeeze.core.rundir import honour_umask, write_jsonl
 
 MARKER = "COMPLETE"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -102,6 +102,7 @@ def save_checkpoint(root: str | os.PathLike, step: int, model, optimizer, state:
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{checkpoint_name(step)}.", dir=root))
     try:
+        honour_umask(tmp, directory=True)
         rng_json, rng_tensors = rng_state()
         save_file(trainable_state(model), tmp / "model.safetensors")
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from squeeze.core.config import load_yaml, option, resolve_config
+from squeeze.core.config import check_ranges, load_yaml, option, resolve_config
 from squeeze.core.errors import ConfigError
 from squeeze.core.resources import method_defaults_file
 
@@ -78,8 +78,19 @@ class UnlearnConfig:
             raise ConfigError(f"steps must be at least 1, got {self.steps}")
         if self.steps is None and self.epochs <= 0:
             raise ConfigError(f"epochs must be > 0 when steps is not set, got {self.epochs}")
-        if self.lr <= 0:
+        if not self.lr > 0:  # also nan
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        check_ranges(
+            self,
+            {
+                "weight_decay": (0, None),
+                "seed": (0, 2**32 - 1),  # numpy's seed range
+                "max_length": (2, None),  # one prompt token and one answer token at least
+                "epochs": (0, None),
+                "gamma": (None, None),
+                "alpha": (None, None),
+            },
+        )
         import methods
 
         if self.retain_loss is not None and self.retain_loss not in methods.RETAIN_TERMS:
@@ -108,8 +119,21 @@ def check_run_dir(cfg: UnlearnConfig, resume: bool) -> None:
         raise ConfigError(f"cannot resume {cfg.out}: settings differ from its config.yaml: {', '.join(differ)}")
 
 
+def check_method_name(name: str) -> str:
+    """A registered objective's name, or one clear error: a name is never used as a path (issue 14)."""
+    import methods
+
+    if name not in methods.OBJECTIVES:
+        raise ConfigError(f"unknown method {name!r}; known methods: {', '.join(sorted(methods.OBJECTIVES))}")
+    return name
+
+
 def method_config_path(name: str) -> Path | None:
-    """The packaged `squeeze/defaults/methods/<name>.yaml`, if the method has one."""
+    """The packaged `squeeze/defaults/methods/<name>.yaml`, if the method has one.
+
+    Only for a registered name: `../experiments/x` or `/tmp/x` must not pick a file elsewhere.
+    """
+    check_method_name(name)
     return method_defaults_file(name)
 
 
@@ -124,6 +148,8 @@ def load_unlearn_config(
     if not method:  # `method: NAME` inside a --config file also picks the method's YAML
         for path in config_paths:
             method = load_yaml(path).get("method") or method
+    if method:
+        check_method_name(str(method))
     method_yaml = method_config_path(method) if method else None
     paths = ([method_yaml] if method_yaml else []) + list(config_paths)
     overrides = ["params." + o[len("method.") :] if o.startswith("method.") else o for o in overrides]

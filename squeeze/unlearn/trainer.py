@@ -406,5 +406,15 @@ class Trainer:
 
 
 def run_unlearning(cfg: UnlearnConfig, hooks: Sequence[TrainerHook] = (), resume: bool = False) -> Path:
-    """Unlearn with `cfg`; return the run directory (config.yaml, loss_log.jsonl, model/, ...)."""
-    return Trainer(cfg, hooks=hooks, resume=resume).train()
+    """Unlearn with `cfg`; return the run directory (config.yaml, loss_log.jsonl, model/, ...).
+
+    The main process holds the run folder's lock (issue 14): a second run into OUT refuses.
+    """
+    import os
+
+    from squeeze.core.runlock import RunLock
+
+    if not cfg.out or os.environ.get("RANK", "0") != "0":
+        return Trainer(cfg, hooks=hooks, resume=resume).train()
+    with RunLock(cfg.out):
+        return Trainer(cfg, hooks=hooks, resume=resume).train()
