@@ -4,8 +4,11 @@ world -> original and retain models -> bins -> every method with the tracker -> 
 for each -> leaderboard and figures, all under one run directory (default runs/demo). Each
 stage is its package's `run(config)`, called in Python with a config composed from the
 demo's (never through command-line strings).
-Each finished stage leaves a marker in OUT/stages/; a re-run skips finished stages and
-resumes an interrupted unlearning run from its last checkpoint. Offline by default (the
+Each stage leaves a marker in OUT/stages/ with a fingerprint of its settings and of the
+stages it reads (squeeze.core.fingerprint); a re-run skips a finished stage only when the
+fingerprint matches, resumes an interrupted unlearning run from its last checkpoint, and
+refuses (one line; `--force` recomputes) when finished stages were made with other
+settings. A stage that failed, e.g. a diagnosis whose judgments failed, is not done. Offline by default (the
 embedding judge); `--judge openai --judge-base-url URL --judge-model NAME` uses a server.
 
     squeeze demo                 # default settings (about 5 minutes on 2 CPU cores)
@@ -18,12 +21,12 @@ import dataclasses
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from squeeze.core.rundir import RunDir, read_json, write_json
+from squeeze.core.rundir import RunDir, write_json
 from squeeze.demo.config import DemoConfig
 from squeeze.diagnose.options import diagnose_options
 
@@ -39,6 +42,9 @@ README_FIGURES = [
 class Stage:
     name: str
     action: Callable[[], None]
+    settings: dict = field(default_factory=dict)  # what, besides its upstream stages, makes its output
+    after: tuple[str, ...] = ()  # the stages whose outputs it reads
+    outputs: tuple[Path, ...] = ()  # removed before it runs afresh with other settings
 
 
 class Demo:
@@ -167,37 +173,69 @@ class Demo:
 
     # -- orchestration -------------------------------------------------------------------
     def stages(self) -> list[Stage]:
+        c, methods = self.cfg, list(self.cfg.methods)
+        world = {"people": c.people, "world_seed": c.world_seed, "forget_pct": c.forget_pct}
+        original = {
+            "epochs": c.epochs,
+            "base_model": c.base_model,
+            "train_lr": c.train_lr,
+            "train_batch_size": c.train_batch_size,
+        }
+        unlearn = {
+            "lr": c.lr,
+            "steps": c.steps,
+            "forget_batch_size": c.forget_batch_size,
+            "retain_batch_size": c.retain_batch_size,
+            "track_every": c.track_every,
+            "seed": c.seed,
+        }
+        judged = {
+            "candidates": c.candidates,
+            "judge": dataclasses.asdict(c.judge),
+            "limit": c.limit,
+            "options": diagnose_options(c),
+        }
         stages = [
-            Stage("world", self.make_world),
-            Stage("original", self.train_original),
-            Stage("bins", self.make_bins),
+            Stage("world", self.make_world, world, (), (self.world,)),
+            Stage("original", self.train_original, original, ("world",), (self.original,)),
+            Stage("bins", self.make_bins, {"candidates": c.candidates}, ("original",), (self.bins,)),
         ]
-        stages += [Stage(f"unlearn-{m}", lambda m=m: self.unlearn(m)) for m in self.cfg.methods]
-        stages += [Stage(f"diagnose-{m}", lambda m=m: self.diagnose(m)) for m in self.cfg.methods]
-        stages += [Stage("leaderboard", self.leaderboard), Stage("figures", self.figures)]
+        for m in methods:
+            run = self.method_run(m)
+            stages.append(
+                Stage(f"unlearn-{m}", lambda m=m: self.unlearn(m), {"method": m, **unlearn}, ("bins",), (run,))
+            )
+        for m in methods:
+            run = self.method_run(m) / "diagnose"
+            stages.append(Stage(f"diagnose-{m}", lambda m=m: self.diagnose(m), judged, (f"unlearn-{m}",), (run,)))
+        diagnosed = tuple(f"diagnose-{m}" for m in methods)
+        figures = {"methods": methods, "figures_dir": c.figures_dir}
+        stages += [
+            Stage("leaderboard", self.leaderboard, {"methods": methods}, diagnosed, (self.run / "leaderboard",)),
+            Stage("figures", self.figures, figures, ("leaderboard",), (self.run / "figures",)),
+        ]
         return stages
-
-    def marker(self, stage: Stage) -> Path:
-        return self.stage_dir / f"{stage.name}.json"
 
     def execute(self) -> dict:
         from squeeze.core.config import to_dict
+        from squeeze.core.fingerprint import StagePlan
 
         stages = self.stages()
+        plan = StagePlan(self.stage_dir, stages, force=self.cfg.force)  # refuses before any work
         timings, skipped = {}, []
         started = time.perf_counter()
         bar = tqdm(stages, desc="squeeze demo", unit="stage", position=0)
         for stage in bar:
             bar.set_postfix_str(stage.name)
-            marker = self.marker(stage)
-            if marker.exists():
-                timings[stage.name] = read_json(marker)["seconds"]
+            if plan.is_done(stage):
+                timings[stage.name] = plan.seconds(stage)
                 skipped.append(stage.name)
                 continue
             t0 = time.perf_counter()
+            plan.start(stage)
             stage.action()
             timings[stage.name] = time.perf_counter() - t0
-            write_json(marker, {"stage": stage.name, "seconds": timings[stage.name]})
+            plan.finish(stage, timings[stage.name])
         bar.close()
         summary = {
             "config": to_dict(self.cfg),
@@ -210,4 +248,8 @@ class Demo:
 
 
 def run_demo(cfg: DemoConfig) -> dict:
-    return Demo(cfg.check()).execute()
+    from squeeze.core.runlock import RunLock
+
+    cfg.check()
+    with RunLock(cfg.out):  # one demo at a time in OUT
+        return Demo(cfg).execute()

@@ -65,8 +65,8 @@ def run(cfg: JudgeRunConfig) -> Path:
 
     from judges import JudgeItem, failure_counts
     from squeeze.core.errors import ConfigError
-    from squeeze.core.rundir import RunDir, write_jsonl
     from squeeze.core.failures import check_fraction, check_judged
+    from squeeze.core.rundir import RunDir, write_jsonl
     from squeeze.diagnose.judging import check_spec, opened_judge
 
     if not cfg.run:
