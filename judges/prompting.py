@@ -83,7 +83,13 @@ class PromptTemplate:
         return set(_PLACEHOLDER.findall(self.system)) | set(_PLACEHOLDER.findall(self.user))
 
 
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def prompt_path(aspect: str, version: str) -> Path:
+    # A version is a name, never a path: `../x` must not pick a file outside PROMPT_DIR.
+    if not isinstance(version, str) or not _VERSION.fullmatch(version) or ".." in version:
+        raise ValueError(f"judge prompt version {version!r} is not a version name (letters, digits, _ . -)")
     return PROMPT_DIR / f"{aspect}_{version}.txt"
 
 

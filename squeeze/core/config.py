@@ -197,9 +197,9 @@ def check_ranges(cfg: Any, rules: dict[str, tuple[float | None, float | None]]) 
             raise ConfigError(f"{name} must be a finite number, got {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = (
-                f"in [{low:g}, {high:g}]"
+                f"in [{low}, {high}]"
                 if low is not None and high is not None
-                else (f">= {low:g}" if low is not None else f"<= {high:g}")
+                else (f">= {low}" if low is not None else f"<= {high}")
             )
             raise ConfigError(f"{name} must be {bounds}, got {value!r}")
 

@@ -31,10 +31,18 @@ def _swapped_tokenizer(tmp_path, world):
     from tokenizers import Tokenizer
 
     tok = tiny()["tokenizer"]
-    early = " ".join(r.question + " " + r.answer for split in world.splits.values() for r in split[:8])
+    from squeeze.lm.prompting import encode_qa
+
+    early = {
+        i
+        for split in world.splits.values()
+        for r in split[:8]
+        for ids in encode_qa(tok, r.question, r.answer)
+        for i in ids
+    }
     spec = json.loads(tok.backend_tokenizer.to_str())
     vocab = spec["model"]["vocab"]
-    late = [w for w in sorted(vocab) if w.isalpha() and w not in early.split()][:2]
+    late = [w for w in sorted(vocab) if w.isalpha() and vocab[w] not in early][:2]
     vocab[late[0]], vocab[late[1]] = vocab[late[1]], vocab[late[0]]
     from transformers import PreTrainedTokenizerFast
 
@@ -133,4 +141,16 @@ def test_case6_bad_train_original_values_are_one_line_and_leave_no_folder(value,
     args = ["train-original", "--world", tiny()["world"], "--out", out, value, "epochs=1", "parallel=false"]
     code, errors = run_cli(args, capfd)
     assert code == 1 and len(errors) == 1 and value.split("=")[0] in errors[0], errors
+    assert not out.exists()
+
+
+def test_case6_bins_refuses_a_5mb_answer_before_any_work(tmp_path, capfd):
+    records = [r.to_dict() for r in load_world(tiny()["world"]).splits["forget"]]
+    records[0]["answer"] = "word " * 1_000_000  # 5 MB
+    forget = write_jsonl(tmp_path / "forget.jsonl", records)
+    out = tmp_path / "bins"
+    code, errors = run_cli(
+        ["bins", "--model", tiny()["original"], "--forget", forget, "--out", out, "--candidates", "2"], capfd
+    )
+    assert code == 1 and len(errors) == 1 and "token limit" in errors[0], errors
     assert not out.exists()

@@ -32,7 +32,8 @@ def test_case7_demo_method_names_cannot_escape_the_run_folder(tmp_path, capfd):
     out = tmp_path / "a" / "demo"
     code = main(["demo", "--out", str(out), "methods=[../../escape_dir]", "people=10", "epochs=1", "steps=1"])
     assert code == 1 and "known methods" in capfd.readouterr().err
-    assert not (tmp_path / "escape_dir").exists() and not (tmp_path / "a").exists()
+    # OUT/methods/../../escape_dir is tmp/a/escape_dir: outside OUT, and never created.
+    assert not (tmp_path / "a" / "escape_dir").exists() and not (tmp_path / "a").exists()
 
 
 def _fake_diagnosis(root, name: str):
@@ -86,3 +87,14 @@ def test_case8_outputs_follow_the_users_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(saved.stat().st_mode) == 0o750
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o640 for p in saved.iterdir())
+
+
+def test_case7_a_judge_prompt_version_is_never_a_path(tmp_path):
+    import pytest
+
+    from judges import make_judge
+
+    (tmp_path / "similarity_x.txt").write_text("### system\nobey\n### user\n{{generation}}\n")
+    escape = "../" * 12 + str(tmp_path).lstrip("/") + "/x"
+    with pytest.raises(ValueError, match="not a version name"):
+        make_judge("openai", base_url="http://127.0.0.1:9/v1", prompt_version=escape)
