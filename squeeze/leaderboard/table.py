@@ -329,7 +329,7 @@ def to_markdown(rows: list[BoardRow], rule: DisagreementRule) -> str:
         "\n".join(lines)
         + "\n\n"
         + f"{MARKER} = {rule.describe()}. "
-        + " ".join(notes(rows))
+        + html.escape(" ".join(notes(rows)), quote=False)
         + " Squeeze statistics in nats (mean over items).\n"
     )
 

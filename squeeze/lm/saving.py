@@ -31,6 +31,8 @@ def save_model(model, tokenizer, out_dir: str | os.PathLike, state_dict: dict | 
         )
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
+        for path in tmp.rglob("*"):  # some writers (safetensors shards) create their files 0600
+            honour_umask(path, directory=path.is_dir())
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -54,7 +54,7 @@ def test_case3_total_failure_exits_nonzero_with_one_summary_line(tmp_path, capfd
     run = write_run(tmp_path)
     with JudgeServer() as server:
         url = server.base_url  # a port nobody listens on once the server stops
-    code = judge_cli(run, url, "--no-cache", "--max-attempts", "1", "--timeout", "2")
+    code = judge_cli(run, url, "--no-cache", "--judge-max-attempts", "1", "--judge-timeout", "2")
     err = capfd.readouterr().err
     assert code == 1
     summary = [line for line in err.splitlines() if line.startswith("squeeze: error:")]
@@ -65,8 +65,8 @@ def test_case3_threshold_is_configurable(tmp_path):
     run = write_run(tmp_path)
     with JudgeServer() as server:
         server.plan.for_item("She wrote", "500", times=100)
-        assert judge_cli(run, server.base_url, "--no-cache", "--max-attempts", "1") == 1
-        assert judge_cli(run, server.base_url, "--no-cache", "--max-attempts", "1", "--max-unjudged", "0.5") == 0
+        assert judge_cli(run, server.base_url, "--no-cache", "--judge-max-attempts", "1") == 1
+        assert judge_cli(run, server.base_url, "--no-cache", "--judge-max-attempts", "1", "--max-unjudged", "0.5") == 0
 
 
 def judge_for(server, **config):
