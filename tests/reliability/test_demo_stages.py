@@ -21,7 +21,7 @@ SMALL = [
     "limit=2",
     "methods=[ga]",
     "figures_dir=",
-    "judge_model=rule",
+    "judge.model=rule",
 ]
 
 
