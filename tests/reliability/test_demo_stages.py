@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from judge_server import JudgeServer
+from helpers.judge_server import JudgeServer
 
 from squeeze.cli.main import main
 

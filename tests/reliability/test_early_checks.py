@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 import torch
-from judge_server import JudgeServer
-from tiny_runs import diagnose_args, tiny, write_jsonl
+from helpers.judge_server import JudgeServer
+from helpers.tiny_runs import diagnose_args, tiny, write_jsonl
 
 from squeeze.cli.main import main
 from squeeze.lm.tiny import build_tiny_llama

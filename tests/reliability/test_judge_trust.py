@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from judge_server import JudgeServer, expected_scores
+from helpers.judge_server import JudgeServer, expected_scores
 
 from judges import make_judge
 from judges.base import JudgeItem

@@ -11,7 +11,7 @@ import stat
 import subprocess
 import sys
 
-from tiny_runs import tiny
+from helpers.tiny_runs import tiny
 
 from squeeze.cli.main import main
 

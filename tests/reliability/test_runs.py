@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from judge_server import JudgeServer
-from tiny_runs import diagnose_args, tiny
+from helpers.judge_server import JudgeServer
+from helpers.tiny_runs import diagnose_args, tiny
 
 from squeeze.cli.main import main
 
