@@ -64,7 +64,7 @@ def run(cfg: BinsConfig) -> Path:
     locked while the bins are made (issue 14).
     """
     from squeeze.core.runlock import RunLock
-    from squeeze.unlearn.data import resolve_original
+    from squeeze.lm.models import resolve_original
 
     if not (cfg.model and cfg.forget and cfg.out):
         return _run(cfg)  # names the missing flag
