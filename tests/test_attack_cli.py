@@ -11,30 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.diagnose_runs import train_answers
 from helpers.tiny_trained import trained_world_model
 
 from squeeze.cli.main import main
 from squeeze.core.rundir import read_json, read_jsonl
 from squeeze.lm.batching import collator_for
-from squeeze.lm.logprobs import answer_logprobs
 from squeeze.lm.models import save_model
 from squeeze.lm.prompting import encode_qa
 from squeeze.lm.tiny import build_tiny_llama
 
 QUICK = ["--limit", "3", "--max-new-tokens", "40", "--batch-size", "8", "--no-progress"]
 SETTINGS = ["sample_k=2", "relearn_steps=2", "relearn_batch_size=1", "rephrase_shots=1"]
-
-
-def _train(model, batch, steps: int, lr: float, sign: float, optimizer=torch.optim.AdamW):
-    opt = optimizer(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(steps):
-        out = answer_logprobs(model, batch)
-        loss = -sign * out.logp_sum.sum() / out.n_tokens.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +38,11 @@ def setup(tmp_path_factory) -> dict[str, Path]:
     torch.set_num_threads(1)
     try:
         targets = collator_for(tok)([encode_qa(tok, r.question, r.answer) for r in forget])
-        save_model(_train(copy.deepcopy(model), targets, 3, 0.1, -1.0, torch.optim.SGD), tok, root / "ckpt")
+        save_model(train_answers(copy.deepcopy(model), targets, 3, 0.1, -1.0, torch.optim.SGD), tok, root / "ckpt")
         torch.manual_seed(0)
         fresh = build_tiny_llama(len(tok), hidden_size=48, num_layers=2, num_heads=2, seed=1, tokenizer=tok)
         pairs = [encode_qa(tok, r.question, a) for r in retain for a in world.answer_family(r)]
-        save_model(_train(fresh, collator_for(tok)(pairs), 150, 1e-2, 1.0), tok, root / "retain")
+        save_model(train_answers(fresh, collator_for(tok)(pairs), 150, 1e-2, 1.0), tok, root / "retain")
     finally:
         torch.set_num_threads(threads)
     return {

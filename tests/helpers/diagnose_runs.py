@@ -42,7 +42,9 @@ FAST = [
 ]
 
 
-def _train(model, batch, steps: int, lr: float, sign: float, optimizer=torch.optim.AdamW) -> None:
+def train_answers(model, batch, steps: int, lr: float, sign: float, optimizer=torch.optim.AdamW):
+    """`steps` optimizer steps on the batch's answer tokens: sign +1 fits them, -1 is gradient ascent (E1).
+    Returns the model, in eval mode."""
     opt = optimizer(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
@@ -51,7 +53,7 @@ def _train(model, batch, steps: int, lr: float, sign: float, optimizer=torch.opt
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.eval()
+    return model.eval()
 
 
 def build_diagnose_setup(root: Path) -> dict[str, Path]:
@@ -70,11 +72,11 @@ def build_diagnose_setup(root: Path) -> dict[str, Path]:
         pairs = [encode_qa(tok, r.question, a) for r in forget + retain for a in world.answer_family(r)]
         torch.manual_seed(0)
         model = build_tiny_llama(len(tok), hidden_size=32, num_layers=2, num_heads=2, seed=0, tokenizer=tok)
-        _train(model, collator_for(tok)(pairs), steps=80, lr=1e-2, sign=1.0)
+        train_answers(model, collator_for(tok)(pairs), steps=80, lr=1e-2, sign=1.0)
         save_model(model, tok, root / "original")
         original = copy.deepcopy(model.state_dict())
         targets = collator_for(tok)([encode_qa(tok, r.question, r.answer) for r in forget])
-        _train(model, targets, steps=3, lr=0.1, sign=-1.0, optimizer=torch.optim.SGD)  # gradient ascent (E1)
+        train_answers(model, targets, steps=3, lr=0.1, sign=-1.0, optimizer=torch.optim.SGD)  # gradient ascent (E1)
         save_model(model, tok, root / "run" / "model")
         (root / "run" / "config.yaml").write_text(
             yaml.safe_dump({"method": "ga", "original": str(root / "original"), "world": str(root / "world")}),
@@ -82,7 +84,7 @@ def build_diagnose_setup(root: Path) -> dict[str, Path]:
         )
         model.load_state_dict(original)
         siblings = [next(a for a in world.answer_family(r) if normalise(a) != normalise(r.answer)) for r in forget]
-        _train(
+        train_answers(
             model,
             collator_for(tok)([encode_qa(tok, r.question, a) for r, a in zip(forget, siblings, strict=False)]),
             steps=15,

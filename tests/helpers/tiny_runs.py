@@ -16,24 +16,12 @@ from pathlib import Path
 
 import torch
 
+from helpers.diagnose_runs import train_answers
 from squeeze.lm.batching import collator_for
-from squeeze.lm.logprobs import answer_logprobs
 from squeeze.lm.models import save_model
 from squeeze.lm.prompting import encode_qa
 from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
 from squeeze.world.build import generate_world
-
-
-def _steps(model, batch, steps: int, sign: float) -> None:
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        out = answer_logprobs(model, batch)
-        loss = -sign * out.logp_sum.sum() / out.n_tokens.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
 
 
 @lru_cache(maxsize=1)
@@ -49,10 +37,16 @@ def tiny() -> dict:
         records = world.splits["forget"][:3] + world.splits["retain"][:3]
         pairs = [encode_qa(tok, r.question, a) for r in records for a in world.answer_family(r)]
         model = build_tiny_llama(len(tok), hidden_size=32, num_layers=2, num_heads=2, seed=0, tokenizer=tok)
-        _steps(model, collator_for(tok)(pairs), steps=20, sign=1.0)
+        train_answers(model, collator_for(tok)(pairs), steps=20, lr=1e-2, sign=1.0)
         save_model(model, tok, root / "original")
         forget = world.splits["forget"][:3]
-        _steps(model, collator_for(tok)([encode_qa(tok, r.question, r.answer) for r in forget]), steps=2, sign=-1.0)
+        train_answers(
+            model,
+            collator_for(tok)([encode_qa(tok, r.question, r.answer) for r in forget]),
+            steps=2,
+            lr=1e-2,
+            sign=-1.0,
+        )
         save_model(model, tok, root / "checkpoint")
     finally:
         torch.set_num_threads(threads)
