@@ -61,6 +61,23 @@ class CalibrationSettings:
     config_dir: str = option("", "where write_config writes; empty: the packaged squeeze/defaults/", metavar="DIR")
     device: str = option("cpu", "device of the generating models")
 
+    def check(self) -> list[JudgeSpec]:
+        """One clear error for a missing or impossible setting, before any generation; the judge specs."""
+        from squeeze.core.errors import ConfigError
+
+        if not self.runs:
+            raise ConfigError("give at least one unlearned run (--runs RUN ...)")
+        if not self.world:
+            raise ConfigError("--world is required (squeeze world --out DIR)")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("--limit must be at least 1")
+        if self.n_samples < 0:
+            raise ConfigError("--samples must be >= 0")
+        specs = self.judge_specs()
+        for spec in specs:  # a missing model or key fails now
+            judge_options(spec)
+        return specs
+
     def judge_specs(self) -> list[JudgeSpec]:
         """One JudgeSpec per entry of `judges` (each once, in the order given), over `judge`."""
         from squeeze.core.config import build_config
@@ -184,11 +201,27 @@ def _measure_judge(spec: JudgeSpec, reference, items, labels, rows, model_names,
     return entry, judgments, nat_judgments, tuned
 
 
+def _naturalness_set(rows, forget, seed: int):
+    """(items, labels) for n_min: fluent answers (the original's greedy answers and the world's
+    perturbed answers) labelled True, broken copies of them (calibration_data) labelled False."""
+    from judges import JudgeItem
+    from squeeze.calibrate.data import degenerate_variants
+
+    fluent = [
+        (r["question"], r["reference"], r["generation"])
+        for r in rows
+        if r["model"] == "original" and r["mode"] == "greedy" and r["generation"].strip()
+    ]
+    fluent += [(r.question, r.answer, r.perturbed_answer[0]) for r in forget if r.perturbed_answer]
+    broken = degenerate_variants([text for _, _, text in fluent], seed)
+    items = [JudgeItem(*f) for f in fluent] + [JudgeItem(*fluent[b["source"]][:2], b["text"]) for b in broken]
+    return items, [True] * len(fluent) + [False] * len(broken)
+
+
 def run_calibration(settings: CalibrationSettings) -> dict:
     from judges import JudgeItem
     from squeeze.calibrate.data import (
         collect_generations,
-        degenerate_variants,
         forget_items,
         original_of_runs,
         resolve_model_dir,
@@ -197,20 +230,9 @@ def run_calibration(settings: CalibrationSettings) -> dict:
         target_drops,
     )
     from squeeze.calibrate.report import write_configs, write_report
-    from squeeze.core.errors import ConfigError
     from squeeze.world.build import load_world
 
-    if not settings.runs:
-        raise ConfigError("give at least one unlearned run (--runs RUN ...)")
-    if not settings.world:
-        raise ConfigError("--world is required (squeeze world --out DIR)")
-    if settings.limit is not None and settings.limit < 1:
-        raise ConfigError("--limit must be at least 1")
-    if settings.n_samples < 0:
-        raise ConfigError("--samples must be >= 0")
-    specs = settings.judge_specs()
-    for spec in specs:  # a missing model or key fails now, before any generation
-        judge_options(spec)
+    specs = settings.check()
     world = load_world(settings.world)
     original = resolve_model_dir(settings.original) if settings.original else original_of_runs(settings.runs)
     taken = {"original"}
@@ -232,18 +254,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
         JudgeItem(r["question"], r["reference"], r["generation"], f"{r['model']}/{r['item_id']}/{k}")
         for k, r in enumerate(rows)
     ]
-    fluent = [
-        (r["question"], r["reference"], r["generation"])
-        for r in rows
-        if r["model"] == "original" and r["mode"] == "greedy" and r["generation"].strip()
-    ]
-    fluent += [
-        (r.question, r.answer, r.perturbed_answer[0]) for r in forget_items(world, settings.limit) if r.perturbed_answer
-    ]
-    broken = degenerate_variants([text for _, _, text in fluent], settings.seed)
-    nat_items = [JudgeItem(*f) for f in fluent]
-    nat_items += [JudgeItem(*fluent[b["source"]][:2], b["text"]) for b in broken]
-    nat_labels = [True] * len(fluent) + [False] * len(broken)
+    nat_items, nat_labels = _naturalness_set(rows, forget_items(world, settings.limit), settings.seed)
 
     judges_report: dict[str, dict] = {}
     tuned: dict = {}
