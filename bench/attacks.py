@@ -53,9 +53,10 @@ def main() -> int:
 
     from judges.base import Judgment
     from squeeze.core.rundir import read_jsonl
-    from squeeze.diagnose.attacks import attack_checkpoint
+    from squeeze.diagnose.attack_step import attack_checkpoint
+    from squeeze.diagnose.inputs import load_inputs
     from squeeze.diagnose.judging import JudgeSpec, opened_judge
-    from squeeze.diagnose.pipeline import DiagnoseConfig, diagnose, diagnose_reference, load_inputs
+    from squeeze.diagnose.pipeline import DiagnoseConfig, diagnose, diagnose_reference
     from squeeze.lm.models import load_model, load_tokenizer
 
     if args.threads:

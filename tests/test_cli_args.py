@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _commands():
     """(name, config class) of every subcommand, read from the parser it builds."""
-    from squeeze.attacks.config import AttackConfig
     from squeeze.bins.stage import BinsConfig
     from squeeze.calibrate.run import CalibrationSettings
     from squeeze.demo.config import DemoConfig
+    from squeeze.diagnose.attack_config import AttackConfig
     from squeeze.diagnose.judge_run import JudgeRunConfig
     from squeeze.diagnose.pipeline import DiagnoseConfig
     from squeeze.leaderboard.stage import LeaderboardConfig

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOPS = ("squeeze", "methods", "judges")
 
 # Lowest first. A package may import any package listed before it (and methods/judges), never
-# one after it. `attacks` is declared ahead of the issue-11 package so that it has its place.
+# one after it.
 LAYERS = (
     "defaults",  # package data: the YAMLs the stages read through squeeze/core/resources.py
     "core",  # types, config, errors, run folders, data loaders, package resources
@@ -31,8 +31,8 @@ LAYERS = (
     "bins",  # beam-search likelihood bins
     "track",  # the log-prob dynamics tracker (a pure bin scorer, a trainer hook, statistics, plots)
     "unlearn",  # the unlearning trainer (its stage adds the tracker as a hook)
-    "diagnose",  # judging, verdicts, reports
-    "attacks",  # attacks that try to bring a forgotten fact back, judged like diagnose (issue 11)
+    "attacks",  # attacks that try to bring a forgotten fact back (issue 11); diagnose runs them
+    "diagnose",  # judging, verdicts, reports; its attack step runs the attacks (and is `squeeze attack`)
     "calibrate",  # judge and threshold calibration against the world's oracle
     "validate",  # the verdict rule against gold models (squeeze validate)
     "leaderboard",  # tables and figures across runs
@@ -41,23 +41,10 @@ LAYERS = (
 )
 
 # Edges and cycles that break a rule today, each with the issue that should remove it; the test
-# fails when one is gone, so the lists cannot go stale. (The demo -> cli edge went with issue 12a.)
-# Issue 11 landed attacks that diagnose runs and that run diagnose: the attacks use diagnose's
-# judge factory and pipeline, and diagnose imports the attack runner, settings and report back.
-# Fix: the attack step of diagnose and the settings both sides share move out of diagnose/attacks
-# into one place (e.g. settings in core, the diagnose-side runner in attacks/).
-KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
-    ("squeeze.diagnose.attacks", "squeeze.attacks.leakage"),
-    ("squeeze.diagnose.attacks", "squeeze.attacks.recovery"),
-    ("squeeze.diagnose.attacks", "squeeze.attacks.report"),
-    ("squeeze.diagnose.attacks", "squeeze.attacks.runner"),
-    ("squeeze.diagnose.attacks", "squeeze.attacks.settings"),
-    ("squeeze.diagnose.options", "squeeze.attacks.settings"),
-    ("squeeze.diagnose.pipeline", "squeeze.attacks.settings"),
-    ("squeeze.diagnose.report", "squeeze.attacks.report"),
-    ("squeeze.diagnose.report", "squeeze.attacks.robustness"),
-}
-KNOWN_CYCLES = [["squeeze.diagnose.attacks", "squeeze.diagnose.pipeline"]]  # issue 11, lazy imports both ways
+# fails when one is gone, so the lists cannot go stale. Empty since issue 12 moved the attack step
+# into diagnose/ (the attacks are a library below it) and diagnose's inputs into diagnose/inputs.py.
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
+KNOWN_CYCLES: list[list[str]] = []
 
 
 def module_files() -> dict[str, tuple[Path, bool]]:

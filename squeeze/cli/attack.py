@@ -4,7 +4,7 @@
         --retain-model runs/demo/original/retain --attacks relearn,quantize,rephrase,sample --out runs/npo-attack
     squeeze attack --model ckpt/ --reference orig/ --forget forget.jsonl --retain retain.jsonl relearn_steps=50
 
-Every flag is a field of squeeze.attacks.config.AttackConfig (`--relearn-steps 50` or
+Every flag is a field of squeeze.diagnose.attack_config.AttackConfig (`--relearn-steps 50` or
 `relearn_steps=50`, the judge as in diagnose: `--judge BACKEND`, `--judge-<option>`);
 `--config FILE` reads YAML first.
 """
@@ -27,8 +27,8 @@ model's when --retain-model is given). The checkpoint's files are never changed.
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from squeeze.attacks.config import AttackConfig
     from squeeze.cli.args import add_config_arguments
+    from squeeze.diagnose.attack_config import AttackConfig
 
     parser = subparsers.add_parser(
         "attack",
@@ -40,9 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def config_from_args(args):
-    from squeeze.attacks.config import AttackConfig
     from squeeze.cli.args import config_from_args as from_args
     from squeeze.cli.args import require
+    from squeeze.diagnose.attack_config import AttackConfig
 
     cfg = from_args(AttackConfig, args)
     require(cfg, "model")
@@ -50,8 +50,8 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from squeeze.attacks.pipeline import run as run_attacks
     from squeeze.core.rundir import read_json
+    from squeeze.diagnose.attack_stage import run as run_attacks
 
     out = run_attacks(config_from_args(args))
     summary = read_json(out / "attacks.json")["summary"]

@@ -176,7 +176,7 @@ def assemble_report(
     sample_judgments: list | None = None,
     attacks: tuple[list[dict], dict] | None = None,
 ) -> dict:
-    """report.json; `attacks` (rows, block) from squeeze.diagnose.attacks add the attacks'
+    """report.json; `attacks` (rows, block) from squeeze.diagnose.attack_step add the attacks'
     recovery rates and split the forgotten items into shallow and robust (issue 11)."""
     from judges import failure_counts
     from squeeze.diagnose.verdict import leak_agreement

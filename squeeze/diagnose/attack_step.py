@@ -21,7 +21,8 @@ def attack_checkpoint(
     from squeeze.attacks.report import summary_block
     from squeeze.attacks.runner import attack_rows, baseline_key, make_target, read_before
     from squeeze.attacks.settings import AttackSettings
-    from squeeze.diagnose.pipeline import checkpoint_tokenizer, resolve_retain_model
+    from squeeze.diagnose.inputs import checkpoint_tokenizer
+    from squeeze.diagnose.naturalness import resolve_retain_model
     from squeeze.diagnose.report import resolve_thresholds
     from squeeze.lm.models import load_model
 

@@ -1,5 +1,8 @@
 """`squeeze attack`: do a checkpoint's forgotten facts come back under attack? (issue 11)
 
+The attack step of `squeeze diagnose --attacks` (squeeze.diagnose.attack_step) run on its own,
+without the bins, scores and verdicts; the attacks themselves are squeeze/attacks/.
+
 Loads the checkpoint (and the retain model, when given) once, builds the judge once (the
 diagnose factory, the same disk cache), answers every forget question greedily (the
 "before"), runs each attack (squeeze.attacks.*) and reads every attempt with the world's
@@ -15,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from squeeze.attacks.config import AttackConfig
 from squeeze.core.errors import ConfigError
+from squeeze.diagnose.attack_config import AttackConfig
 
 
 def as_diagnose_config(cfg: AttackConfig):
@@ -35,15 +38,10 @@ def run(cfg: AttackConfig) -> Path:
     from squeeze.attacks.settings import AttackSettings
     from squeeze.core.config import to_yaml
     from squeeze.core.rundir import RunDir, write_json, write_jsonl, write_text
-    from squeeze.diagnose.attacks import attack_checkpoint
+    from squeeze.diagnose.attack_step import attack_checkpoint
+    from squeeze.diagnose.inputs import checkpoint_tokenizer, load_inputs, resolve_checkpoint, run_config
     from squeeze.diagnose.judging import opened_judge
-    from squeeze.diagnose.pipeline import (
-        _run_config,
-        checkpoint_tokenizer,
-        diagnose_reference,
-        load_inputs,
-        resolve_checkpoint,
-    )
+    from squeeze.diagnose.pipeline import diagnose_reference
     from squeeze.lm.models import load_model, load_tokenizer, resolve_original
 
     if not AttackSettings.of(cfg).attack_names():
@@ -54,7 +52,7 @@ def run(cfg: AttackConfig) -> Path:
         raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
     dcfg = as_diagnose_config(cfg)
     model_dir, run_dir = resolve_checkpoint(cfg.model)
-    run_cfg = _run_config(run_dir)
+    run_cfg = run_config(run_dir)
     if not (cfg.reference or run_cfg.get("original")):
         raise ConfigError("no reference model: give --reference (the original model the checkpoint was unlearned from)")
     reference_dir = resolve_original(cfg.reference or run_cfg["original"])
