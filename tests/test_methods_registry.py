@@ -1,4 +1,4 @@
-"""The objective registry, the method YAMLs, and BS-S's combination and micro-batch weights (E8)."""
+"""The objective registry, where method defaults live, and BS-S's combination and micro-batch weights (E8)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from methods.base import ForgetInputs
 from methods.bs_s import augmented_micro_weights, bs_s_combine, validate_bs_s_params
 from methods.ga import ga_forget_loss
 from methods.wga import wga_forget_loss
-from squeeze.core.resources import method_defaults_file, method_names_with_defaults
+from squeeze.core.config import load_yaml
+from squeeze.core.resources import defaults_dir
+from squeeze.unlearn.config import load_unlearn_config, resolve_objective
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
@@ -72,23 +74,18 @@ def test_design_defaults():
     }
 
 
-def test_every_method_ships_its_defaults_as_package_data():
-    assert method_names_with_defaults() == sorted(NAMES)
+def test_method_defaults_have_one_home_the_objective():
+    # Issue 12, item 3: no second copy of a method's defaults (a packaged YAML) that could drift.
+    stray = [p for p in defaults_dir().rglob("*.yaml") if "method" in (load_yaml(p) or {})]
+    assert stray == []
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_each_yaml_matches_its_objective(name):
-    data = yaml.safe_load(method_defaults_file(name).read_text())
-    obj = get_objective(name)
-    assert data == {
-        "method": name,
-        "gamma": obj.gamma,
-        "alpha": obj.alpha,
-        "retain_loss": obj.retain_loss,
-        "params": obj.defaults,
-    }
-    if name == "bs_s":  # the YAML's policy survives YAML 1.1 parsing as the string "off"
-        assert validate_bs_s_params(data["params"], list(OBJECTIVES)) == data["params"]
+def test_a_run_with_no_settings_gets_the_objectives_defaults(name):
+    cfg, obj = resolve_objective(load_unlearn_config(name, original="o", world="w", out="x"))
+    assert (cfg.gamma, cfg.alpha, cfg.retain_loss) == (obj.gamma, obj.alpha, obj.retain_loss)
+    assert cfg.params == resolve_params(name)
+    assert set(cfg.params) == set(obj.defaults)
 
 
 def test_methods_package_never_imports_squeeze():
@@ -158,3 +155,21 @@ def test_bs_s_params_validation():
     ]:
         with pytest.raises(ValueError, match=match):
             validate_bs_s_params({**good, **bad}, list(OBJECTIVES))
+
+
+def test_print_config_shows_the_objectives_defaults_with_overrides(capsys, tmp_path):
+    from squeeze.cli.main import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text("method: bs_s\nlr: 0.003\n")
+    assert main(["unlearn", "--config", str(config), "--print-config", "method.lam=0.3", "alpha=0.5"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    expected = resolve_params("bs_s", {"lam": 0.3})
+    assert (shown["method"], shown["lr"], shown["alpha"], shown["gamma"]) == (
+        "bs_s",
+        0.003,
+        0.5,
+        OBJECTIVES["bs_s"].gamma,
+    )
+    assert shown["params"] == {**expected, "policy": str(expected["policy"])}
+    assert main(["unlearn", "--method", "nope", "--print-config"]) == 1

@@ -21,12 +21,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Train the original model with an unlearning objective from methods/ and write OUT/config.yaml, "
             "OUT/loss_log.jsonl and the unlearned model OUT/model (Hugging Face format). Settings come from "
-            "squeeze/defaults/methods/<method>.yaml, then --config files, then flags, then key=value overrides "
-            "(method.X=v sets the method's own parameter X)."
+            "the method's defaults (its Objective in methods/<method>.py; --print-config shows them), then --config files, "
+            "then flags, then key=value overrides (method.X=v sets the method's own parameter X)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--resume", action="store_true", help="continue OUT from its last good checkpoint")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved settings (the method's defaults with every file, flag and override applied) and exit",
+    )
     return add_config_arguments(parser, UnlearnConfig)
 
 
@@ -45,6 +50,12 @@ def run(args) -> int:
     if args.resume and "out" in values and stored.is_file():  # the run's own settings first; flags must agree
         configs.insert(0, str(stored))
     cfg = load_unlearn_config(values.pop("method", ""), configs, overrides, **values)
+    if args.print_config:
+        from squeeze.core.config import to_yaml
+        from squeeze.unlearn.config import resolve_objective
+
+        print(to_yaml(resolve_objective(cfg, check=False)[0]), end="")
+        return 0
     out = run(cfg, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch, one line, not one per process
         print(f"wrote {out}")

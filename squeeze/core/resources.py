@@ -20,7 +20,6 @@ PACKAGE = "squeeze.defaults"
 VERDICT_THRESHOLDS = "verdict.yaml"
 EMBEDDING_JUDGE = "judges/embedding.yaml"
 AGGREGATES = "benchmarks/aggregates.yaml"
-METHODS = "methods"
 
 
 def defaults_dir() -> Path:
@@ -38,14 +37,3 @@ def default_file(relative: str) -> Path:
     if not path.is_file():
         raise ConfigError(f"the installed squeeze lacks its packaged default {relative} (looked in {path.parent})")
     return path
-
-
-def method_defaults_file(name: str) -> Path | None:
-    """`methods/<name>.yaml`, or None for a method without packaged defaults."""
-    path = defaults_dir() / METHODS / f"{name}.yaml"
-    return path if path.is_file() else None
-
-
-def method_names_with_defaults() -> list[str]:
-    """The methods that ship a defaults file, sorted."""
-    return sorted(p.stem for p in (defaults_dir() / METHODS).glob("*.yaml"))

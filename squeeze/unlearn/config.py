@@ -1,8 +1,8 @@
 """Settings of `squeeze unlearn` (DESIGN section 6) and their resolution against an objective.
 
-Order of precedence, lowest first: the dataclass defaults, the packaged
-`squeeze/defaults/methods/<name>.yaml` when it exists, each `--config` YAML, the command-line flags, then `key=value` overrides.
-`gamma`, `alpha`, `retain_loss` left at None take the objective's defaults, and the
+Order of precedence, lowest first: the method's defaults (its `Objective` in methods/, the one
+place they are defined), each `--config` YAML, the command-line flags, then `key=value`
+overrides. `gamma`, `alpha`, `retain_loss` left at None take the objective's defaults, and the
 `params` dict is merged over the objective's own parameters (`method.lam=0.3`), so the
 `config.yaml` written into the run says exactly how the run was made.
 """
@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from squeeze.core.config import check_ranges, load_yaml, option, resolve_config
 from squeeze.core.errors import ConfigError
-from squeeze.core.resources import method_defaults_file
 
 
 @dataclass
@@ -128,37 +127,31 @@ def check_method_name(name: str) -> str:
     return name
 
 
-def method_config_path(name: str) -> Path | None:
-    """The packaged `squeeze/defaults/methods/<name>.yaml`, if the method has one.
-
-    Only for a registered name: `../experiments/x` or `/tmp/x` must not pick a file elsewhere.
-    """
-    check_method_name(name)
-    return method_defaults_file(name)
-
-
 def load_unlearn_config(
     method: str = "", config_paths: Sequence[str] = (), overrides: Sequence[str] = (), **values: Any
 ) -> UnlearnConfig:
-    """Defaults < squeeze/defaults/methods/<method>.yaml < --config files < flags < key=value.
+    """The objective's defaults < --config files < flags < key=value.
 
     `method.X=v` is read as `params.X=v` (the method's own parameter X), and a dotted key
     inside params (`params.base_params.beta=0.2`) sets a nested entry.
     """
-    if not method:  # `method: NAME` inside a --config file also picks the method's YAML
+    if not method:  # `method: NAME` inside a --config file names the method too
         for path in config_paths:
             method = load_yaml(path).get("method") or method
     if method:
         check_method_name(str(method))
-    method_yaml = method_config_path(method) if method else None
-    paths = ([method_yaml] if method_yaml else []) + list(config_paths)
+    paths = list(config_paths)
     overrides = ["params." + o[len("method.") :] if o.startswith("method.") else o for o in overrides]
     cfg = resolve_config(UnlearnConfig, paths, overrides, method=method or None, **values)
     return dataclasses.replace(cfg, params=_nest_dotted(cfg.params))
 
 
-def resolve_objective(cfg: UnlearnConfig):
-    """(cfg with gamma/alpha/retain_loss/params filled from the objective, the Objective)."""
+def resolve_objective(cfg: UnlearnConfig, check: bool = True):
+    """(cfg with gamma/alpha/retain_loss/params filled from the objective, the Objective).
+
+    `check=False` leaves out the run's own checks (models, data, out): `--print-config` shows
+    a method's settings before any of them is chosen.
+    """
     import methods
 
     if not cfg.method:
@@ -177,7 +170,8 @@ def resolve_objective(cfg: UnlearnConfig):
         retain_loss=objective.retain_loss if cfg.retain_loss is None else cfg.retain_loss,
         params=params,
     )
-    resolved.check()
+    if check:
+        resolved.check()
     term = methods.RETAIN_TERMS[resolved.retain_loss]
     if term.uses_hidden_states and not objective.needs_hidden_states:
         raise ConfigError(

@@ -18,7 +18,7 @@ from squeeze.unlearn.trainer import run_unlearning
 
 FOLDER = Path(__file__).resolve().parents[1] / "reference_trajectories"
 STEPS = 4
-# Shared by every method; each method keeps its own defaults (squeeze/defaults/methods/).
+# Shared by every method; each method keeps its own defaults (its Objective in methods/).
 SETTINGS = (f"steps={STEPS}", "lr=1e-2", "forget_batch_size=4", "retain_batch_size=4", "track_every=1", "seed=0")
 TOLERANCE = {"rel": 1e-4, "abs": 1e-6}
 
