@@ -14,6 +14,7 @@ difference between their scores; never pass/fail.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -112,7 +113,19 @@ def main() -> None:
     )
     print(f"flat (one row per choice):     {best['flat']:.2f} s, {flat_tokens} tokens")
     print(f"speed-up flat/packed: {best['flat'] / best['packed']:.2f}x; token ratio {flat_tokens / packed_tokens:.2f}x")
-    print(f"largest score difference: {max(abs(a - b) for a, b in zip(packed, flat, strict=False)):.2e} nats")
+    worst = max(abs(a - b) for a, b in zip(packed, flat, strict=False))
+    print(f"largest score difference: {worst:.2e} nats")
+    print(
+        json.dumps(
+            {
+                "name": "mcq_scoring",
+                "ratio": best["flat"] / best["packed"],
+                "token_ratio": flat_tokens / packed_tokens,
+                "max_score_diff": worst,
+                "questions": len(records),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -430,6 +430,22 @@ def main() -> None:
     report(results, args)
     print(f"\n(total {time.perf_counter() - start:.0f} s wall)")
 
+    def ratio(case: str, key: str) -> float:
+        return results[case][key] / results["ga"][key]
+
+    print(
+        json.dumps(
+            {
+                "name": "methods_step",
+                "ratio": ratio("bs_t", "step_s"),  # BS-T step time over GA's (target <= 1.10)
+                "target": 1.10,
+                "time_over_ga": {c: ratio(c, "step_s") for c, _ in CASES if "step_s" in results[c]},
+                "memory_over_ga": {c: ratio(c, "peak_bytes") for c, _ in CASES},
+                "bs_s_memory_n10_over_n1": results["bs_s_n10"]["peak_bytes"] / results["bs_s_n1"]["peak_bytes"],
+            }
+        )
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -3,10 +3,13 @@
     .venv/bin/python bench/tracker_overhead.py                          # trains a quick original first
     .venv/bin/python bench/tracker_overhead.py --original runs/original --world runs/world
 
-Wall time of the same unlearning run (`squeeze unlearn` defaults: GA, track_every 10) without
-hooks, with the tracker as `tracker_for_run` builds it (scores target + bins at every tracked
-step; summary and figures at the end), and with the tracker's optional probes (greedy leak of
-every forget item and a 32-item retain probe at every tracked step, leak rates at the end).
+Wall time of the same unlearning run (`squeeze unlearn` defaults: GA) without hooks, and with
+the tracker two ways, each with and without its probes (greedy leak of the tracked forget
+items and a 32-item retain probe; leak rates at the end): **full**, as `squeeze unlearn` ran
+it before issue 13 (every item and candidate every 10 steps, probes at every tracked step),
+and **budget**, the default TrackBudget (squeeze/track/budget.py; `key=value` arguments
+change it, e.g. `track.items=16`). The headline ratio is budget+probes over plain: what
+`squeeze unlearn` now costs on a run folder with bins.jsonl.
 Runs are interleaved round by round and the fastest of `--repeats` is kept per variant (the
 one least disturbed by other load). Printed: ratios measured in this one run, the tracker's
 own time split into per-step scoring and end-of-run work, the packed tree's token saving,
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import sys
 import tempfile
 import time
@@ -26,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+OLD_TRACK_EVERY = 10  # the default of `squeeze unlearn` before the budget
 
 
 class Timed:
@@ -96,9 +101,8 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=100, help="people of the fresh world (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of the quick original (default: %(default)s)")
     parser.add_argument("--method", default="ga")
-    parser.add_argument("--track-every", type=int, default=None, help="default: UnlearnConfig's track_every")
     parser.add_argument(
-        "--max-items", type=int, default=None, help="track only the first N forget items (default: all)"
+        "overrides", nargs="*", metavar="key=value", help="unlearn settings of every run, e.g. track.items=16"
     )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
@@ -114,7 +118,7 @@ def main() -> int:
     from squeeze.bins.binner import BinnerSettings, build_bins
     from squeeze.lm.models import load_model, load_tokenizer
     from squeeze.track.tracker import Tracker
-    from squeeze.unlearn.config import UnlearnConfig, load_unlearn_config
+    from squeeze.unlearn.config import load_unlearn_config
     from squeeze.unlearn.data import load_sets
     from squeeze.unlearn.trainer import run_unlearning
 
@@ -131,26 +135,31 @@ def main() -> int:
     bin_seconds = time.perf_counter() - started
     del model
 
-    defaults = UnlearnConfig()
-    track_every = args.track_every or defaults.track_every
-    limit = dict(max_items=args.max_items)
+    # before: the tracker as `squeeze unlearn` ran it until issue 13 (every item and candidate,
+    # every 10 steps, probes at every tracked step); after: the default TrackBudget.
+    full = dict(track_every=OLD_TRACK_EVERY)
     variants = {
-        "plain": lambda out: [],
-        "tracker": lambda out: [Timed(Tracker(out, tokenizer, bins, track_every, **limit))],
-        "tracker+probes": lambda out: [
-            Timed(Tracker(out, tokenizer, bins, track_every, forget=forget, retain=retain, **limit))
-        ],
+        "plain": (lambda out: [], {}),
+        "setup only": (lambda out: [], {"steps": 1}),  # the same run with one step: load, prepare, save
+        "full": (lambda out: [Timed(Tracker(out, tokenizer, bins, OLD_TRACK_EVERY))], full),
+        "full+probes": (
+            lambda out: [Timed(Tracker(out, tokenizer, bins, OLD_TRACK_EVERY, forget=forget, retain=retain))],
+            full,
+        ),
+        "budget": (lambda out: [Timed(Tracker(out, tokenizer, bins, 0, budget=budget))], {}),
+        "budget+probes": (
+            lambda out: [Timed(Tracker(out, tokenizer, bins, 0, forget=forget, retain=retain, budget=budget))],
+            {},
+        ),
     }
-    variants["setup only"] = lambda out: []  # the same run with one step: load, prepare, save
+    budget = load_unlearn_config(args.method, [], args.overrides, original="o", world="w", out="o").track_budget()
     best: dict[str, tuple[float, list]] = {}
     steps = None
     for rep in range(args.repeats):
-        for name, make in variants.items():
+        for name, (make, settings_) in variants.items():
             out = tmp / f"{name.replace(' ', '_')}-{rep}"
             hooks = make(out)
-            overrides = [f"device={args.device}", f"track_every={track_every}"] + (
-                ["steps=1"] if name == "setup only" else []
-            )
+            overrides = [f"device={args.device}", *args.overrides] + [f"{k}={v}" for k, v in settings_.items()]
             cfg = load_unlearn_config(
                 args.method, [], overrides, original=str(original), world=str(world_dir), out=str(out)
             )
@@ -160,17 +169,21 @@ def main() -> int:
             seconds = time.perf_counter() - started
             if name == "plain":
                 steps = sum(1 for _ in open(out / "loss_log.jsonl"))
+                schedule = cfg.hook_steps(steps)
             if name not in best or seconds < best[name][0]:
                 best[name] = (seconds, hooks)
 
     plain = best["plain"][0]
     step_seconds = max(plain - best["setup only"][0], 1e-9) / max(steps - 1, 1)
     n_cands = sum(len(b.candidates) for b in bins)
-    tracked = min(len(bins), args.max_items or len(bins))
     print(
-        f"setup: {len(forget)} forget items ({tracked} tracked), {n_cands / len(bins):.1f} candidates/item after dedup, "
-        f"method {args.method}, {steps} steps, track_every {track_every}"
-        f"{' (the default)' if track_every == defaults.track_every else ''}, device {device}, {args.threads} thread(s)"
+        f"setup: {len(forget)} forget items, {n_cands / len(bins):.1f} candidates/item after dedup, "
+        f"method {args.method}, {steps} steps, device {device}, {args.threads} thread(s)"
+    )
+    print(f"  full: every item and candidate every {OLD_TRACK_EVERY} steps (the tracker before issue 13)")
+    print(
+        f"  budget: {budget.describe()} -> {len(best['budget'][1][0].hook.items)} items, "
+        f"{len(schedule)} tracked steps {schedule}"
     )
     print(
         f"binner: {len(forget) * settings.n_candidates / bin_seconds:.1f} candidates/s "
@@ -179,23 +192,44 @@ def main() -> int:
     print(
         f"plain run: {plain:.2f} s: {steps} steps of {step_seconds * 1000:.1f} ms + {best['setup only'][0]:.2f} s setup and save"
     )
-    for name in ("tracker", "tracker+probes"):
+    ratios = {}
+    for name in ("full", "full+probes", "budget", "budget+probes"):
         seconds, (timed,) = best[name]
-        calls = len(range(0, steps + 1, track_every)) + (steps % track_every != 0)
+        calls = len(cfg_steps(name, steps, schedule))
+        ratios[name] = seconds / plain
         print(
             f"{name}: {seconds / plain:.2f}x the plain run ({seconds:.2f} s); tracker at tracked steps "
-            f"{timed.step_seconds:.2f} s ({timed.step_seconds / calls * 1000:.0f} ms per call, {calls} calls) "
-            f"= {timed.step_seconds / plain:.1%} of the plain run; end-of-run summary/figures/leaks {timed.end_seconds:.2f} s"
+            f"{timed.step_seconds:.2f} s ({timed.step_seconds / calls * 1000:.0f} ms per call, {calls} calls); "
+            f"end-of-run summary/figures/leaks {timed.end_seconds:.2f} s"
         )
-        per_call = timed.step_seconds / calls
-        print(
-            f"  one tracked call costs {per_call / step_seconds:.1f} training steps: track_every >= "
-            f"{per_call / (0.1 * step_seconds):.0f} keeps the per-step tracking within 10% of training time"
-        )
+    saving = packing_saving(best["full"][1][0].hook)
+    print(f"packed prefix-tree scoring feeds {saving:.1f}x fewer tokens than one row per sequence")
     print(
-        f"packed prefix-tree scoring feeds {packing_saving(best['tracker'][1][0].hook):.1f}x fewer tokens than one row per sequence"
+        f"speed-up of the default budget over full tracking (with probes): {ratios['full+probes'] / ratios['budget+probes']:.2f}x"
+    )
+    print(
+        json.dumps(
+            {
+                "name": "tracker_overhead",
+                "ratio": ratios["budget+probes"],
+                "ratio_budget": ratios["budget"],
+                "ratio_before": ratios["full+probes"],
+                "ratio_full_no_probes": ratios["full"],
+                "target": 1.10,
+                "steps": steps,
+                "tracked_steps": schedule,
+                "budget": budget.describe(),
+                "packing_token_saving": saving,
+            }
+        )
     )
     return 0
+
+
+def cfg_steps(name: str, steps: int, schedule: list[int]) -> list[int]:
+    if name.startswith("full"):
+        return sorted({0, steps, *range(OLD_TRACK_EVERY, steps + 1, OLD_TRACK_EVERY)})
+    return schedule
 
 
 if __name__ == "__main__":

@@ -156,3 +156,55 @@ def test_generate_restores_train_mode(tiny):
         assert model.training
     finally:
         model.eval()
+
+
+def plain_beam_search(model, tokenizer, questions, n, max_new_tokens):
+    """Beam search as it ran before issue 13: every beam runs the whole prompt, and each token's
+    log-prob is read from the stored step logits through the beam indices."""
+    collate = collator_for(tokenizer, padding_side="left")
+    batch = collate([(encode_prompt(tokenizer, q), []) for q in questions])
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=max_new_tokens,
+            return_dict_in_generate=True,
+            output_logits=True,
+            pad_token_id=collate.pad_id,
+            eos_token_id=[tokenizer.eos_token_id],
+            num_return_sequences=n,
+            num_beams=n,
+            do_sample=False,
+            early_stopping=True,
+            length_penalty=1.0,
+        )
+    steps = torch.stack([torch.log_softmax(s.float(), -1) for s in out.logits], dim=1)
+    rows = []
+    for row, seq in enumerate(out.sequences[:, batch["input_ids"].shape[1] :].tolist()):
+        ids = seq[: seq.index(tokenizer.eos_token_id) + 1] if tokenizer.eos_token_id in seq else seq
+        while ids and ids[-1] == collate.pad_id and collate.pad_id != tokenizer.eos_token_id:
+            ids = ids[:-1]
+        rows.append((ids, [float(steps[int(out.beam_indices[row, t]), t, tok]) for t, tok in enumerate(ids)]))
+    return rows
+
+
+def test_beam_search_runs_the_prompt_once_and_equals_the_plain_search(tiny):
+    model, tokenizer = tiny
+    n = 4
+    calls = []
+    hook = model.model.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        got = generate_answers(model, tokenizer, QUESTIONS, n=n, mode="beam", max_new_tokens=6, batch_size=3)
+    finally:
+        hook.remove()
+    # The prompts (all but their last token) run once for the batch, then every beam one token a step.
+    width = max(len(encode_prompt(tokenizer, q)) for q in QUESTIONS)
+    assert calls[0] == (len(QUESTIONS), width - 1) and calls[1] == (len(QUESTIONS) * n, 1)
+    assert all(shape[0] == len(QUESTIONS) * n and shape[1] == 1 for shape in calls[1:-1])
+    want = plain_beam_search(model, tokenizer, QUESTIONS, n, max_new_tokens=6)
+    flat = [c for cands in got for c in cands]
+    assert [c.token_ids for c in flat] == [ids for ids, _ in want]
+    for c, (_, logps) in zip(flat, want, strict=True):
+        assert c.token_logprobs == pytest.approx(logps, abs=1e-4)

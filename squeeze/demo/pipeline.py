@@ -107,6 +107,7 @@ class Demo:
             forget_batch_size=c.forget_batch_size,
             retain_batch_size=c.retain_batch_size,
             track_every=c.track_every,
+            track={"probe_every": 1},  # the leak-vs-drop figure needs the probes at every tracked step
             seed=c.seed,
             checkpoint_every=max(c.steps // 3, 1),
         )

@@ -56,6 +56,14 @@ def prefix_tree(seqs: list[list[int]]) -> tuple[list[int], list[int], list[list[
 def tree_token_logprobs(model, items: list[tuple[list[int], list[list[int]]]], pad_id: int) -> list[list[list[float]]]:
     """Per-token log-probs of every sequence of every (prompt, sequences) item, one packed
     row per item: left padding, then the prompt, then the prefix tree of the sequences."""
+    return [[lp for lp, _ in item] for item in tree_token_stats(model, items, pad_id)]
+
+
+def tree_token_stats(
+    model, items: list[tuple[list[int], list[list[int]]]], pad_id: int
+) -> list[list[tuple[list[float], list[int]]]]:
+    """Like `tree_token_logprobs`, with the model's argmax at each position beside each log-prob
+    (exact memorisation and extraction strength need it): (log-probs, argmax ids) per sequence."""
     trees = [prefix_tree(seqs) for _, seqs in items]
     width = max(len(p) + len(t[0]) for (p, _), t in zip(items, trees, strict=False))
     keep = max(len(t[0]) for t in trees) + 1  # logits of the prompt's last token and every node
@@ -95,8 +103,9 @@ def tree_token_logprobs(model, items: list[tuple[list[int], list[list[int]]]], p
     rows, rel, toks = (torch.tensor(c, device=logits.device) for c in zip(*where, strict=False))
     picked = logits[rows, rel].float()
     node_logp = (picked.gather(-1, toks.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(picked, -1)).tolist()
+    node_argmax = picked.argmax(-1).tolist()
     out, start = [], 0
     for tokens, _, paths in trees:
-        out.append([[node_logp[start + node] for node in path] for path in paths])
+        out.append([([node_logp[start + n] for n in path], [node_argmax[start + n] for n in path]) for path in paths])
         start += len(tokens)
     return out

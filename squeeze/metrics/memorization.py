@@ -61,8 +61,10 @@ def exact_memorization(predicted: Sequence[int], target: Sequence[int]) -> float
     return sum(int(p == t) for p, t in zip(predicted, target, strict=False)) / n
 
 
-def _stats(model, tokenizer, records: Sequence[QARecord], batch_size: int):
+def _stats(model, tokenizer, records: Sequence[QARecord], batch_size: int, scores=None):
     pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
+    if scores is not None:  # squeeze.metrics.packed_scores.AnswerScores of this model
+        return scores.stats(pairs)
     return answer_token_stats(model, pairs, collator_for(tokenizer), batch_size=batch_size, desc="ES/EM")
 
 
@@ -74,9 +76,11 @@ def item_exact_memorizations(model, tokenizer, records: Sequence[QARecord], batc
     return [exact_memorization(s.argmax_ids, s.target_ids) for s in _stats(model, tokenizer, records, batch_size)]
 
 
-def memorization_scores(model, tokenizer, records: Sequence[QARecord], batch_size: int = 32) -> dict[str, float]:
+def memorization_scores(
+    model, tokenizer, records: Sequence[QARecord], batch_size: int = 32, scores=None
+) -> dict[str, float]:
     """Mean ES and EM over records from a single pass: {"es": ..., "em": ...}."""
-    stats = _stats(model, tokenizer, records, batch_size)
+    stats = _stats(model, tokenizer, records, batch_size, scores)
     if not stats:
         raise ValueError("ES and EM of an empty set are undefined")
     return {

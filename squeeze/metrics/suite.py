@@ -21,7 +21,8 @@ from squeeze.core.types import QARecord
 from squeeze.lm.batching import collator_for
 from squeeze.lm.prompting import encode_qa
 from squeeze.metrics.memorization import memorization_scores
-from squeeze.metrics.privacy import DEFAULT_K, item_min_k_scores, privleak_from_scores
+from squeeze.metrics.packed_scores import AnswerScores
+from squeeze.metrics.privacy import DEFAULT_K, item_min_k_scores, min_k_score, privleak_from_scores
 from squeeze.metrics.rouge import rouge_l_recall
 from squeeze.metrics.tofu import (
     answer_ces,
@@ -51,29 +52,40 @@ def _rouge(split: str, records: Sequence[QARecord], generations: Mapping[str, Se
 
 
 def utility_split_metrics(
-    model, tokenizer, split: str, records: Sequence[QARecord], generations, batch_size: int
+    model, tokenizer, split: str, records: Sequence[QARecord], generations, batch_size: int, scores=None
 ) -> dict[str, float]:
     """`<split>_prob`, `<split>_rouge`, `<split>_truth_ratio` (retain aggregate) where computable."""
     out: dict[str, float] = {}
     if split in NORMALISED_PROB_SPLITS and all(r.perturbed_answer for r in records):
-        out[f"{split}_prob"] = normalised_probability_from_model(model, tokenizer, records, batch_size)
+        out[f"{split}_prob"] = normalised_probability_from_model(model, tokenizer, records, batch_size, scores)
     else:
-        out[f"{split}_prob"] = probability(
-            answer_ces(model, tokenizer, [r.question for r in records], [r.answer for r in records], batch_size)
-        )
+        questions, answers = [r.question for r in records], [r.answer for r in records]
+        out[f"{split}_prob"] = probability(answer_ces(model, tokenizer, questions, answers, batch_size, scores))
     rouge = _rouge(split, records, generations)
     if rouge is not None:
         out[f"{split}_rouge"] = rouge
     base = "answer" if split in NORMALISED_PROB_SPLITS else "paraphrased_answer"
     if has_truth_ratio_inputs(records, base):
-        trs = item_truth_ratios(model, tokenizer, records, batch_size, base_field=base)
+        trs = item_truth_ratios(model, tokenizer, records, batch_size, base_field=base, scores=scores)
         out[f"{split}_truth_ratio"] = retain_truth_ratio(trs)
     return out
 
 
-def _min_k(model, tokenizer, records: Sequence[QARecord], k: float, batch_size: int) -> list[float]:
+def _min_k(model, tokenizer, records: Sequence[QARecord], k: float, batch_size: int, scores=None) -> list[float]:
     pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
+    if scores is not None:
+        return [min_k_score(s.logprobs, k) for s in scores.stats(pairs)]
     return item_min_k_scores(model, pairs, collator_for(tokenizer), k=k, batch_size=batch_size)
+
+
+def scored_pairs(tokenizer, records: Sequence[QARecord], with_truth_ratio: bool) -> list:
+    """Every (prompt, answer) pair the metrics score for `records`: answer, paraphrase, perturbed."""
+    pairs = []
+    for r in records:
+        answers = [r.answer] + ([r.paraphrased_answer] if with_truth_ratio and r.paraphrased_answer else [])
+        answers += list(r.perturbed_answer or []) if with_truth_ratio else []
+        pairs += [encode_qa(tokenizer, r.question, a) for a in answers]
+    return pairs
 
 
 def tofu_metrics(
@@ -88,44 +100,57 @@ def tofu_metrics(
     holdout: Sequence[QARecord] | None = None,
     min_k: float = DEFAULT_K,
     batch_size: int = 32,
+    packed: bool | None = None,
 ) -> dict[str, float]:
-    """Conventional metrics of `model`; `generations[split]` are its greedy answers, in record order."""
+    """Conventional metrics of `model`; `generations[split]` are its greedy answers, in record order.
+
+    Every teacher-forced score comes from one `AnswerScores` per model: each distinct (prompt,
+    answer) pair once, a prompt's answers packed into one prefix-tree row (issue 13), unless
+    `packed=False` (one padded row per pair, as before) or the model cannot be packed."""
     if not forget:
         raise ValueError("tofu_metrics needs a non-empty forget set")
     generations = generations or {}
     metrics: dict[str, float] = {}
+    scores = retain_scores = None
+    if packed is not False:
+        scores = AnswerScores(model, tokenizer, packed=packed, batch_size=batch_size)
+        splits = [forget, retain or [], real_authors or [], world_facts or []]
+        scores.add([p for records in splits for p in scored_pairs(tokenizer, records, True)])
+        if retain_model is not None:  # forget quality and PrivLeak
+            retain_scores = AnswerScores(retain_model, tokenizer, packed=packed, batch_size=batch_size)
+            retain_scores.add(scored_pairs(tokenizer, forget, True) + scored_pairs(tokenizer, holdout or [], False))
+            scores.add(scored_pairs(tokenizer, holdout or [], False))
 
-    ces = answer_ces(model, tokenizer, [r.question for r in forget], [r.answer for r in forget], batch_size)
+    questions = [r.question for r in forget]
+    ces = answer_ces(model, tokenizer, questions, [r.answer for r in forget], batch_size, scores)
     metrics["forget_prob"] = probability(ces)
     if all(r.paraphrased_answer for r in forget):
-        para = answer_ces(
-            model, tokenizer, [r.question for r in forget], [r.paraphrased_answer for r in forget], batch_size
-        )
+        para = answer_ces(model, tokenizer, questions, [r.paraphrased_answer for r in forget], batch_size, scores)
         metrics["forget_paraphrased_prob"] = probability(para)
     rouge = _rouge("forget", forget, generations)
     if rouge is not None:
         metrics["forget_rouge"] = rouge
     if has_truth_ratio_inputs(forget):
-        trs = item_truth_ratios(model, tokenizer, forget, batch_size)
+        trs = item_truth_ratios(model, tokenizer, forget, batch_size, scores=scores)
         metrics["forget_truth_ratio"] = forget_truth_ratio(trs)
         if retain_model is not None:
             metrics["forget_quality"] = forget_quality(
-                trs, item_truth_ratios(retain_model, tokenizer, forget, batch_size)
+                trs, item_truth_ratios(retain_model, tokenizer, forget, batch_size, scores=retain_scores)
             )
-    mem = memorization_scores(model, tokenizer, forget, batch_size)
+    mem = memorization_scores(model, tokenizer, forget, batch_size, scores)
     metrics["forget_es"], metrics["forget_em"] = mem["es"], mem["em"]
     if retain_model is not None and holdout:
         metrics["privleak"] = privleak_from_scores(
-            _min_k(model, tokenizer, forget, min_k, batch_size),
-            _min_k(model, tokenizer, holdout, min_k, batch_size),
-            _min_k(retain_model, tokenizer, forget, min_k, batch_size),
-            _min_k(retain_model, tokenizer, holdout, min_k, batch_size),
+            _min_k(model, tokenizer, forget, min_k, batch_size, scores),
+            _min_k(model, tokenizer, holdout, min_k, batch_size, scores),
+            _min_k(retain_model, tokenizer, forget, min_k, batch_size, retain_scores),
+            _min_k(retain_model, tokenizer, holdout, min_k, batch_size, retain_scores),
         )
 
     utility: dict[str, float] = {}
     for split, records in zip(UTILITY_SPLITS, (retain, real_authors, world_facts), strict=False):
         if records:
-            utility.update(utility_split_metrics(model, tokenizer, split, records, generations, batch_size))
+            utility.update(utility_split_metrics(model, tokenizer, split, records, generations, batch_size, scores))
     metrics.update(utility)
     if utility:
         metrics["model_utility"] = model_utility(utility)

@@ -114,13 +114,18 @@ def model_utility(components: Mapping[str, float | None]) -> float:
 
 
 # ---------------------------------------------------------------- from a model
-def answer_ces(model, tokenizer, questions: Sequence[str], answers: Sequence[str], batch_size: int = 32) -> list[float]:
-    """CE(answer | question) per pair with the shared scorer."""
+def answer_ces(
+    model, tokenizer, questions: Sequence[str], answers: Sequence[str], batch_size: int = 32, scores=None
+) -> list[float]:
+    """CE(answer | question) per pair with the shared scorer, or read from `scores`
+    (squeeze.metrics.packed_scores.AnswerScores of this model: packed, duplicates once)."""
     if len(questions) != len(answers):
         raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
     if not questions:
         return []
     pairs = [encode_qa(tokenizer, q, a) for q, a in zip(questions, answers, strict=False)]
+    if scores is not None:
+        return [-m for m in scores.logp_means(pairs)]
     scored = score_pairs(model, pairs, collator_for(tokenizer), batch_size=batch_size)
     return (-scored.logp_mean).tolist()
 
@@ -131,14 +136,14 @@ def item_probabilities(model, tokenizer, records: Sequence[QARecord], batch_size
     return np.exp(-np.asarray(ces, dtype=np.float64)).tolist()
 
 
-def _perturbed_ces(model, tokenizer, records: Sequence[QARecord], batch_size: int) -> list[list[float]]:
+def _perturbed_ces(model, tokenizer, records: Sequence[QARecord], batch_size: int, scores=None) -> list[list[float]]:
     for r in records:
         if not r.perturbed_answer:
             raise DataError(f"record {r.id!r} has no perturbed_answer; truth ratio and normalised Prob need them")
     # One flat scoring call for all perturbed answers, then split back per record.
     flat_q = [r.question for r in records for _ in r.perturbed_answer]
     flat_a = [a for r in records for a in r.perturbed_answer]
-    flat = answer_ces(model, tokenizer, flat_q, flat_a, batch_size)
+    flat = answer_ces(model, tokenizer, flat_q, flat_a, batch_size, scores)
     out, at = [], 0
     for r in records:
         out.append(flat[at : at + len(r.perturbed_answer)])
@@ -147,7 +152,12 @@ def _perturbed_ces(model, tokenizer, records: Sequence[QARecord], batch_size: in
 
 
 def item_truth_ratios(
-    model, tokenizer, records: Sequence[QARecord], batch_size: int = 32, base_field: str = "paraphrased_answer"
+    model,
+    tokenizer,
+    records: Sequence[QARecord],
+    batch_size: int = 32,
+    base_field: str = "paraphrased_answer",
+    scores=None,
 ) -> list[float]:
     """TR per record from its perturbed answers against `base_field`.
 
@@ -160,12 +170,15 @@ def item_truth_ratios(
         if not getattr(r, base_field):
             raise DataError(f"record {r.id!r} has no {base_field}; the truth ratio needs one")
     ce_base = answer_ces(
-        model, tokenizer, [r.question for r in records], [getattr(r, base_field) for r in records], batch_size
+        model, tokenizer, [r.question for r in records], [getattr(r, base_field) for r in records], batch_size, scores
     )
-    return truth_ratios(ce_base, _perturbed_ces(model, tokenizer, records, batch_size))
+    return truth_ratios(ce_base, _perturbed_ces(model, tokenizer, records, batch_size, scores))
 
 
-def normalised_probability_from_model(model, tokenizer, records: Sequence[QARecord], batch_size: int = 32) -> float:
+def normalised_probability_from_model(
+    model, tokenizer, records: Sequence[QARecord], batch_size: int = 32, scores=None
+) -> float:
     """TOFU's normalised Prob of the records' answers against their perturbed answers."""
-    ce_correct = answer_ces(model, tokenizer, [r.question for r in records], [r.answer for r in records], batch_size)
-    return normalised_probability(ce_correct, _perturbed_ces(model, tokenizer, records, batch_size))
+    questions, answers = [r.question for r in records], [r.answer for r in records]
+    ce_correct = answer_ces(model, tokenizer, questions, answers, batch_size, scores)
+    return normalised_probability(ce_correct, _perturbed_ces(model, tokenizer, records, batch_size, scores))

@@ -13,7 +13,6 @@ first call and scored one sequence per row instead.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -53,16 +52,20 @@ class BinScorer:
         facts: Mapping[str, Fact | None] | None = None,
         batch_size: int = 64,
         packed: bool = True,
+        keep: Mapping[str, Sequence[int]] | None = None,
     ):
+        """`keep[item_id]`: the indices of the candidates to score (the tracker budget's cap); default all."""
         self.tokenizer, self.batch_size, self.packed = tokenizer, max(1, batch_size), packed
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.items = [self._item(b, (facts or {}).get(b.item_id)) for b in bins]
+        keep = keep or {}
+        self.items = [self._item(b, (facts or {}).get(b.item_id), keep.get(b.item_id)) for b in bins]
         self._checked = not packed
 
-    def _item(self, b: ItemBins, fact) -> _Item:
+    def _item(self, b: ItemBins, fact, keep: Sequence[int] | None = None) -> _Item:
         needles = value_needles(self.tokenizer, fact)
         seqs = [_Seq("target", -1, list(b.target_token_ids), value_positions(b.target_token_ids, needles))]
-        for j, c in enumerate(b.candidates):
+        for j in range(len(b.candidates)) if keep is None else keep:
+            c = b.candidates[j]
             seqs.append(_Seq(c.bin, j, list(c.token_ids), value_positions(c.token_ids, needles)))
         return _Item(b.item_id, encode_prompt(self.tokenizer, b.question), seqs)
 
@@ -107,21 +110,11 @@ class BinScorer:
             yield chunk
 
     def _check_packing(self, model) -> None:
-        """Packed scoring needs a model that honours a custom 4D attention mask: check one item."""
-        item = self.items[0]
-        seqs = [s.token_ids for s in item.seqs]
-        packed = tree_token_logprobs(model, [(item.prompt, seqs)], self.pad_id)[0]
-        flat = flat_token_logprobs(model, item.prompt, seqs, self.pad_id)
-        tol = 1e-3 if next(model.parameters()).dtype == torch.float32 else 5e-2
-        worst = max(
-            (abs(a - b) for p, f in zip(packed, flat, strict=False) for a, b in zip(p, f, strict=False)), default=0.0
-        )
-        if worst > tol:
-            warnings.warn(
-                f"packed scoring differs from plain scoring by {worst:.3g} on this model; scoring the plain way",
-                stacklevel=3,
-            )
-            self.packed = False
+        """Packed scoring needs a model that honours a custom 4D attention mask (checked once per
+        model object by squeeze.lm.packing, however many scorers score it)."""
+        from squeeze.lm.packing import packing_works
+
+        self.packed = packing_works(model, self.pad_id)
         self._checked = True
 
 

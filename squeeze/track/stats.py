@@ -164,6 +164,20 @@ def _average(items: dict[str, dict], how: str) -> dict:
     return out
 
 
+def interval95(values) -> list[float] | None:
+    """Student-t 95% interval of the mean of `values` (a rate over items is an estimate), or
+    None below two values; [m, m] when they are all equal."""
+    from scipy.stats import t
+
+    values = np.asarray([v for v in values if v is not None], dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return None
+    mean, sem = float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+    half = float(t.ppf(0.975, len(values) - 1)) * sem
+    return [mean - half, mean + half]
+
+
 def drop_curve(dynamics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per tracked step: the mean and median target drop (nats since step 0, over items), with
     the probe rates measured at that step when the run has them (the matched-forgetting axes)."""
@@ -203,6 +217,7 @@ def summarise(
         "steps": [int(s) for s in curve.index],
         "mean": _average(items, "mean"),
         "median": _average(items, "median"),
+        "interval95": {k: interval95([v.get(k) for v in items.values()]) for k in PER_ITEM_STATS},
         "matched_forgetting": matched,
         "curve": {"step": [int(s) for s in curve.index], **{c: [_clean(v) for v in curve[c]] for c in curve.columns}},
         "items": items,

@@ -1,19 +1,22 @@
 """The log-probability dynamics tracker (DESIGN section 8): a trainer hook.
 
-At step 0 and every `track_every` steps it scores, under the current model, the target and
-every bin candidate of each forget item (teacher forcing, batched, no grad, the model's
-train/eval mode restored after) and appends one row per sequence to `RUN/dynamics.parquet`:
-`step, item_id, group (target|high|mid|low), candidate (-1 for the target, else the index in
-ItemBins.candidates), logp_sum, logp_mean, n_tokens, value_logp` (the log-prob of the fact
-value's tokens inside the sequence; NaN without a fact or when the value is not in it).
-Optional probes go to `RUN/probes.parquet` (`step, probe, item_id, value, text`): the forget
-items' greedy leak (`forget_greedy_leak`), and a fixed small retain set's target log-prob
-(`retain_logp_sum`) and greedy correctness (`retain_greedy_correct`). At the end it writes
-`dynamics_summary.json` (squeeze_stats) and the figures (plots).
+At the trainer's hook steps (step 0, the schedule of squeeze.track.budget, the last step) it
+scores, under the current model, the target and every bin candidate of each forget item
+(teacher forcing, batched, no grad, the model's train/eval mode restored after) and appends
+one row per sequence to `RUN/dynamics.parquet`: `step, item_id, group (target|high|mid|low),
+candidate (-1 for the target, else the index in ItemBins.candidates), logp_sum, logp_mean,
+n_tokens, value_logp` (the log-prob of the fact value's tokens inside the sequence; NaN
+without a fact or when the value is not in it). Optional probes go to `RUN/probes.parquet`
+(`step, probe, item_id, value, text`): the forget items' greedy leak (`forget_greedy_leak`),
+and a fixed small retain set's target log-prob (`retain_logp_sum`) and greedy correctness
+(`retain_greedy_correct`). At the end it writes `dynamics_summary.json` (squeeze_stats) and
+the figures (plots).
 
 Cost: an item's candidates share its prompt and most of their prefixes, so each item is
 scored as one packed sequence (squeeze.lm.tree_scoring); a model that ignores custom 4D
 attention masks is detected on the first call and scored one sequence per row instead.
+`squeeze unlearn` passes a `TrackBudget` (squeeze.track.budget): an even subsample of the
+items, the most likely candidates of each bin, probes at the first and last step only.
 
 Resume: the state saved in checkpoints holds the last tracked step; loading it drops the
 table rows a killed run wrote after that checkpoint, so every step appears exactly once.
@@ -39,6 +42,7 @@ from squeeze.bins.binner import load_bins
 from squeeze.core.rundir import RunDir, write_json, write_parquet
 from squeeze.core.types import ItemBins, QARecord
 from squeeze.lm.prompting import encode_answer, encode_prompt
+from squeeze.track.budget import TrackBudget, kept_candidates, select_items
 from squeeze.track.scoring import DYNAMICS_COLUMNS, BinScorer
 
 PROBE_COLUMNS = ["step", "probe", "item_id", "value", "text"]
@@ -62,6 +66,7 @@ class Tracker:
         retain_probe_size: int = 32,
         probe_every: int | None = None,
         max_items: int | None = None,
+        budget: TrackBudget | None = None,
         packed: bool = True,
         final_leaks: bool = True,
         make_figures: bool = True,
@@ -73,16 +78,26 @@ class Tracker:
             raise ValueError("the tracker needs at least one item's bins")
         self.run = RunDir(run_dir)
         self.tokenizer, self.track_every, self.batch_size = tokenizer, track_every, max(1, batch_size)
-        bins = list(bins)[:max_items] if max_items else list(bins)
+        self.budget = budget
+        self.n_items_total = len(bins)
+        if budget is not None:  # the budget's even spread and candidate cap (squeeze.track.budget)
+            bins = select_items(bins, budget)
+        else:
+            bins = list(bins)[:max_items] if max_items else list(bins)
         facts = {r.id: r.fact for r in forget or []}
-        self.scorer = BinScorer(tokenizer, bins, facts, batch_size=self.batch_size, packed=packed)
+        per_bin = budget.candidates if budget is not None else None
+        keep = {b.item_id: kept_candidates(b, per_bin) for b in bins}
+        self.scorer = BinScorer(tokenizer, bins, facts, batch_size=self.batch_size, packed=packed, keep=keep)
         self.forget = [r for r in forget or [] if r.fact is not None and r.id in {b.item_id for b in bins}]
         self.retain = _spread(list(retain or []), retain_probe_size)
-        self.probe_every = (track_every or 1) if probe_every is None else probe_every
-        self.has_probes = bool(self.probe_every) and bool(self.forget or self.retain)
+        if budget is not None:
+            probe_every = budget.probe_every
+        self.probe_every = (track_every or 1) if probe_every is None and budget is None else probe_every
+        at_ends = budget is not None and budget.probe_every is None  # probes at the first and last step
+        self.has_probes = (at_ends or bool(self.probe_every)) and bool(self.forget or self.retain)
         self.final_leaks, self.make_figures = final_leaks, make_figures
         self.matched_drop, self.max_new_tokens, self.flush_seconds = matched_drop, max_new_tokens, flush_seconds
-        self.fingerprint = _fingerprint(bins)
+        self.fingerprint = _fingerprint(bins, [[s.candidate for s in it.seqs] for it in self.items])
         self._frames: list[pd.DataFrame] = []
         self._probes: list[pd.DataFrame] = []
         self._last_flush = time.monotonic()
@@ -108,11 +123,18 @@ class Tracker:
         started = time.perf_counter()
         self._drop_from(step)  # a replayed step replaces its rows
         self._frames.append(self.score(model, step))
-        if self.has_probes and (step % self.probe_every == 0 or step == getattr(trainer, "total_steps", None)):
+        if self.has_probes and self._probe_due(step, getattr(trainer, "total_steps", None)):
             self._probes.append(self.probe(model, step))
         self.seconds += time.perf_counter() - started
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
+
+    def _probe_due(self, step: int, total_steps: int | None) -> bool:
+        if step == total_steps:
+            return True
+        if self.probe_every is None:  # the budget's default: the first and last tracked step only
+            return not any(len(f) for f in self._probes)
+        return bool(self.probe_every) and step % self.probe_every == 0
 
     def on_end(self, model, trainer=None) -> None:
         if not getattr(trainer, "is_main", True):
@@ -203,6 +225,11 @@ class Tracker:
             )
         summary = summarise(self.table(), self.probes(), leaks, drop=self.matched_drop)
         summary["tracker_seconds"] = self.seconds
+        summary["budget"] = {
+            **(self.budget.describe() if self.budget is not None else {"items": "all", "candidates": "all"}),
+            "n_items_tracked": len(self.items),
+            "n_items_total": self.n_items_total,
+        }
         write_json(self.run / "dynamics_summary.json", summary)
         return summary
 
@@ -223,8 +250,10 @@ def _correct(text: str, record: QARecord) -> bool:
     return contains_fact(text, record.fact) if record.fact is not None else normalise(text) == normalise(record.answer)
 
 
-def _fingerprint(bins: Sequence[ItemBins]) -> str:
+def _fingerprint(bins: Sequence[ItemBins], kept: list[list[int]]) -> str:
     blob = json.dumps([[b.item_id, b.target_token_ids, [c.token_ids for c in b.candidates]] for b in bins])
+    if any(len(k) - 1 != len(b.candidates) for b, k in zip(bins, kept, strict=True)):  # a candidate cap
+        blob += json.dumps(kept)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -269,10 +298,11 @@ def tracker_for_trainer(trainer, **kwargs) -> Tracker | None:
             f"{run.bins} was made from another model than {original}; its bins are not this model's beliefs",
             stacklevel=2,
         )
+    kwargs.setdefault("budget", trainer.cfg.track_budget())
     return tracker_for_run(
         run.root,
         trainer.tokenizer,
-        trainer.cfg.track_every,
+        trainer.cfg.track_every or 0,
         forget=trainer.forget_set,
         retain=trainer.retain_set,
         **kwargs,

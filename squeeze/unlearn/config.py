@@ -51,7 +51,18 @@ class UnlearnConfig:
     lora_r: int = option(8, "LoRA rank")
     lora_alpha: int = option(16, "LoRA scaling alpha")
     checkpoint_every: int = option(0, "steps between checkpoints (0: none); --resume continues from the last good one")
-    track_every: int = option(10, "steps between hook calls (the tracker); 0: only at step 0 and the end")
+    track_every: int | None = option(
+        None,
+        "steps between hook calls (the tracker) on the every-N grid; 0: only step 0 and the end; "
+        "None: the log-spaced schedule of track.schedule",
+    )
+    track: dict = option(
+        {},
+        "tracker budget (squeeze/track/budget.py): track.items (N or all; default 32 items, spread evenly), "
+        "track.candidates (per bin, most likely first; N or all; default 3), track.schedule (log: dense early, "
+        "sparse late, always the last step; every: every track_every steps; default log unless track_every is "
+        "set), track.points (log-spaced steps; default 10), track.probe_every (N steps or ends; default ends)",
+    )
     max_length: int | None = option(256, "longest prompt+answer in tokens (prompts are cut from the left)")
     gen_max_new_tokens: int = option(32, "longest BS-S sample, in tokens")
     score_batch_size: int = option(32, "batch size for reference log-probs and BS-S sampling")
@@ -70,8 +81,9 @@ class UnlearnConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        self.track_budget()  # one clear error for a bad track.* setting
         for name in ("warmup_steps", "checkpoint_every", "track_every"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"steps must be at least 1, got {self.steps}")
@@ -103,6 +115,18 @@ class UnlearnConfig:
         if not self.out:
             raise ConfigError("no run directory: pass --out")
         return self
+
+    def track_budget(self):
+        """The tracker's budget (squeeze.track.budget.TrackBudget) from `track` and `track_every`."""
+        from squeeze.track.budget import TrackBudget
+
+        return TrackBudget.from_settings(self.track, self.track_every)
+
+    def hook_steps(self, total_steps: int) -> list[int]:
+        """The steps at which the trainer calls its hooks (0 and the last step always)."""
+        from squeeze.track.budget import tracked_steps
+
+        return tracked_steps(total_steps, self.track_budget(), self.track_every)
 
 
 def check_run_dir(cfg: UnlearnConfig, resume: bool) -> None:

@@ -3,8 +3,9 @@
 Each step draws a forget batch and a retain batch from seeded samplers, computes
 `L = gamma * L_forget + alpha * L_retain` with an objective from `methods/`, and steps AdamW
 and the schedule (linear warm-up, then constant or linear decay to 0). Hooks (the tracker)
-run at step 0 and every `track_every` steps and at the end; checkpoints hold everything a
-resumed run needs to end with the same weights; a NaN or inf loss stops the run.
+run at step 0, at the steps of the tracker's schedule (`track_every`, `track.*`) and at the
+end; checkpoints hold everything a resumed run needs to end with the same weights; a NaN or
+inf loss stops the run.
 
     squeeze unlearn --method npo --original runs/original --world runs/world --out runs/npo lr=1e-4
     squeeze unlearn --out runs/npo --resume                  # after a crash: from the last good checkpoint
@@ -47,7 +48,7 @@ from squeeze.unlearn.config import UnlearnConfig, check_run_dir, resolve_objecti
 class TrainerHook(Protocol):
     """What the tracker implements. Called on every process; write files only on the main one."""
 
-    def on_step(self, step: int, model, trainer: Trainer) -> None: ...  # step 0, every track_every, last
+    def on_step(self, step: int, model, trainer: Trainer) -> None: ...  # step 0, the track schedule, last
     def on_end(self, model, trainer: Trainer) -> None: ...
     def state_dict(self) -> dict: ...  # JSON-serialisable; saved in checkpoints
     def load_state_dict(self, state: dict) -> None: ...
@@ -316,6 +317,7 @@ class Trainer:
         log_path = self.run / "loss_log.jsonl"
         if self.is_main:  # drop what a killed run logged after its last checkpoint
             truncate_log(log_path, self.step)
+        hook_steps = set(cfg.hook_steps(self.total_steps))  # step 0, the track schedule, the last step
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"unlearn {cfg.method}", disable=not self.is_main)
         while self.step < self.total_steps:
             if (
@@ -340,7 +342,7 @@ class Trainer:
                     handle.write(json.dumps({"step": self.step, **row, "lr": lr}) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
-            if cfg.track_every and self.step % cfg.track_every == 0 or self.step == self.total_steps:
+            if self.step in hook_steps:
                 self._call_hooks(self.step)
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self._save_checkpoint()

@@ -1,0 +1,131 @@
+"""The conventional-metrics scoring stage of `squeeze diagnose`, packed or not (issue 13, item 2).
+
+    .venv/bin/python bench/diagnose_scoring.py                               # trains a quick original first
+    .venv/bin/python bench/diagnose_scoring.py --original runs/original --world runs/world
+    .venv/bin/python bench/diagnose_scoring.py --model smollm2-135m-instruct --world runs/world --limit 20
+
+Times `squeeze.metrics.tofu_metrics` as diagnose calls it (forget, retain, world facts and
+holdout of the world, at most `--utility-items` each, with a retain-only model, no
+generations: ROUGE is not scoring) two ways, interleaved round by round, fastest of `--repeats`:
+**plain**, as before issue 13 (one padded row per pair and per scorer, full-vocabulary logits
+at every position, duplicates scored again), and **packed** (squeeze.metrics.packed_scores: each
+distinct pair once, a prompt's answer, paraphrase and perturbed answers in one prefix-tree row,
+logits only at answer positions). The checkpoint here is the original model and the retain
+model a second copy of it: the cost of scoring does not depend on the weights. Prints the
+largest difference between the two results; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def spread(records: list, k: int) -> list:
+    return records if len(records) <= k else [records[int(i * len(records) / k)] for i in range(k)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--original", help="original model (folder or train-original run); default: train one")
+    parser.add_argument("--model", help="a model name or folder instead of --original, e.g. smollm2-135m-instruct")
+    parser.add_argument("--world", help="world folder")
+    parser.add_argument("--limit", type=int, default=None, help="forget items (default: all)")
+    parser.add_argument("--utility-items", type=int, default=200, help="diagnose's default: %(default)s")
+    parser.add_argument("--batch-size", type=int, default=16, help="diagnose's default: %(default)s")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--people", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    if (args.original or args.model) and not args.world:
+        parser.error("--original/--model need --world")
+
+    import torch
+
+    from squeeze.lm.models import load_model_and_tokenizer
+    from squeeze.metrics import tofu_metrics
+    from squeeze.unlearn.data import resolve_original
+    from squeeze.world.build import load_world
+
+    torch.set_num_threads(args.threads)
+    if args.model:
+        source, world_dir = args.model, Path(args.world)
+    else:
+        from tracker_overhead import prepare
+
+        tmp = Path(tempfile.mkdtemp(prefix="diagnose_bench."))
+        prep = argparse.Namespace(original=args.original, world=args.world, people=args.people, epochs=args.epochs)
+        original, world_dir = prepare(prep, tmp)
+        source = str(resolve_original(original))
+    model, tokenizer = load_model_and_tokenizer(source)
+    retain_model, _ = load_model_and_tokenizer(source)
+    model.eval(), retain_model.eval()
+    splits = load_world(world_dir).splits
+    forget = list(splits["forget"])[: args.limit] if args.limit else list(splits["forget"])
+    cap = args.utility_items
+    inputs = dict(
+        forget=forget,
+        retain=spread(list(splits["retain"]), cap),
+        world_facts=spread(list(splits.get("world_facts", [])), cap) or None,
+        holdout=spread(list(splits.get("holdout", [])), cap) or None,
+        retain_model=retain_model,
+        batch_size=args.batch_size,
+    )
+
+    best: dict[str, float] = {}
+    results: dict[str, dict] = {}
+    for _ in range(args.repeats):
+        for name, packed in (("plain", False), ("packed", None)):
+            started = time.perf_counter()
+            with contextlib.redirect_stderr(io.StringIO()):
+                results[name] = tofu_metrics(model, tokenizer, packed=packed, **inputs)
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - started)
+
+    from squeeze.metrics.packed_scores import AnswerScores
+    from squeeze.metrics.suite import scored_pairs
+
+    counter = AnswerScores(model, tokenizer)
+    pairs = scored_pairs(tokenizer, forget + inputs["retain"] + (inputs["world_facts"] or []), True)
+    distinct = len({(tuple(p), tuple(a)) for p, a in pairs})
+    worst = max(abs(results["plain"][k] - results["packed"][k]) for k in results["plain"])
+    ratio = best["plain"] / best["packed"]
+    print(
+        f"tofu_metrics of one checkpoint (+ retain model): {len(forget)} forget, {len(inputs['retain'])} retain, "
+        f"{len(inputs['world_facts'] or [])} world-fact, {len(inputs['holdout'] or [])} holdout records; "
+        f"model {source}; {args.threads} thread(s); packing usable: {counter.packed}"
+    )
+    print(f"  pairs of the checkpoint's own splits: {len(pairs)} (distinct {distinct})")
+    print(f"  plain (one row per pair and scorer):       {best['plain']:.2f} s")
+    print(f"  packed (distinct pairs, one row a prompt): {best['packed']:.2f} s")
+    print(f"  speed-up plain/packed: {ratio:.2f}x   (issue 13 target >= 4x)")
+    print(f"  largest metric difference: {worst:.2e}")
+    print(
+        json.dumps(
+            {
+                "name": "diagnose_scoring",
+                "ratio": ratio,
+                "target": 4.0,
+                "plain_seconds": best["plain"],
+                "packed_seconds": best["packed"],
+                "max_metric_diff": worst,
+                "forget_items": len(forget),
+                "model": str(source),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The tracker's budget (issue 13): schedule, item subsample, candidate cap, probes at the ends."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from tiny_trained import trained_world_model
+
+from squeeze.bins.binner import BinnerSettings, build_bins
+from squeeze.core.errors import ConfigError
+from squeeze.core.types import BinnedCandidate, ItemBins
+from squeeze.lm.models import save_model
+from squeeze.track.budget import TrackBudget, kept_candidates, select_items, tracked_steps
+from squeeze.track.stats import interval95
+from squeeze.track.tracker import Tracker
+from squeeze.unlearn.config import UnlearnConfig, load_unlearn_config
+from squeeze.unlearn.trainer import run_unlearning
+
+
+def test_log_schedule_is_dense_early_sparse_late_and_ends_on_the_last_step():
+    steps = tracked_steps(125, TrackBudget(points=10))
+    # round(125 ** (k / 9)) for k = 0..9: 1, 2, 3, 5, 9, 15, 25, 43, 73, 125
+    assert steps == [0, 1, 2, 3, 5, 9, 15, 25, 43, 73, 125]
+    assert tracked_steps(7, TrackBudget(points=10)) == list(range(8))  # short runs: every step
+    assert tracked_steps(1, TrackBudget(points=10)) == [0, 1]
+
+
+def test_every_schedule_is_the_old_grid():
+    assert tracked_steps(25, TrackBudget(schedule="every"), track_every=10) == [0, 10, 20, 25]
+    assert tracked_steps(25, TrackBudget(schedule="every"), track_every=0) == [0, 25]
+
+
+def test_settings_from_the_config_dict():
+    assert TrackBudget.from_settings({}) == TrackBudget()
+    full = TrackBudget.from_settings({"items": "all", "candidates": "ALL", "probe_every": 5, "points": 4})
+    assert (full.items, full.candidates, full.probe_every, full.points) == (None, None, 5, 4)
+    assert TrackBudget.from_settings({}, track_every=10).schedule == "every"  # an explicit grid keeps its meaning
+    assert TrackBudget.from_settings({"schedule": "log"}, track_every=10).schedule == "log"
+    for bad in ({"itmes": 3}, {"items": 0}, {"candidates": "some"}, {"schedule": "linear"}, {"points": "all"}):
+        with pytest.raises(ConfigError, match="track"):
+            TrackBudget.from_settings(bad)
+
+
+def test_unlearn_config_exposes_the_budget_and_rejects_a_bad_one():
+    cfg = load_unlearn_config(
+        "ga", overrides=["track.items=all", "track.candidates=2", "track.points=5"], original="o", world="w", out="r"
+    )
+    assert cfg.track_budget() == TrackBudget(items=None, candidates=2, points=5)
+    assert cfg.hook_steps(16) == [0, 1, 2, 4, 8, 16]
+    with pytest.raises(ConfigError, match="track.items"):
+        UnlearnConfig(method="ga", original="o", world="w", out="r", track={"items": -1}).check()
+
+
+def _bins(n_items: int, logps: list[tuple[str, float]]) -> list[ItemBins]:
+    cands = [BinnedCandidate(f"c{j}", [j + 1], lp, lp, 1, b) for j, (b, lp) in enumerate(logps)]
+    return [ItemBins(f"i{k}", "q", "t", [9], -1.0, cands) for k in range(n_items)]
+
+
+def test_item_subsample_is_spread_evenly_and_the_cap_keeps_the_most_likely_per_bin():
+    bins = _bins(10, [("high", -1.0), ("high", -0.5), ("mid", -3.0), ("mid", -2.0), ("mid", -4.0), ("low", -9.0)])
+    assert [b.item_id for b in select_items(bins, TrackBudget(items=4))] == ["i0", "i2", "i5", "i7"]
+    assert len(select_items(bins, TrackBudget(items=None))) == 10
+    # per bin the two most likely: high keeps both, mid keeps -2.0 and -3.0 (indices 3 and 2), low its one
+    assert kept_candidates(bins[0], 2) == [0, 1, 2, 3, 5]
+    assert kept_candidates(bins[0], 1) == [1, 3, 5]
+    assert kept_candidates(bins[0], None) == list(range(6))
+
+
+def test_interval95_is_the_student_t_interval():
+    lo, hi = interval95([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.302653
+    assert (lo, hi) == pytest.approx((2 - 4.302653 / 3**0.5, 2 + 4.302653 / 3**0.5), abs=1e-5)
+    assert interval95([1.0]) is None and interval95([None, 2.0, 2.0]) == [2.0, 2.0]
+
+
+@pytest.fixture(scope="module")
+def run_inputs(tmp_path_factory):
+    model, tokenizer, world, _, _ = trained_world_model()
+    root = tmp_path_factory.mktemp("budget_run")
+    save_model(model, tokenizer, root / "original")
+    world.write(root / "world")
+    bins = build_bins(
+        model, tokenizer, world.splits["forget"], BinnerSettings(n_candidates=6, max_new_tokens=12), progress=False
+    )
+    return root, tokenizer, bins, world.splits["forget"], world.splits["retain"][:3]
+
+
+def test_budget_tracker_scores_exactly_the_subset_of_the_full_table(run_inputs, tmp_path):
+    """The budget run's rows are the full run's rows at its steps, items and kept candidates."""
+    root, tokenizer, bins, forget, retain = run_inputs
+    common = dict(
+        method="ga", original=str(root / "original"), world=str(root / "world"), lr=3e-3, steps=9, device="cpu"
+    )
+    budget = TrackBudget(items=2, candidates=1, points=3)
+    tracked = Tracker(
+        tmp_path / "b", tokenizer, bins, 0, forget=forget, retain=retain, budget=budget, make_figures=False
+    )
+    cfg = UnlearnConfig(out=str(tmp_path / "b"), track={"items": 2, "candidates": 1, "points": 3}, **common)
+    assert cfg.hook_steps(9) == [0, 1, 3, 9]
+    run_unlearning(cfg, hooks=[tracked])
+    full = Tracker(tmp_path / "f", tokenizer, bins, 1, make_figures=False)
+    run_unlearning(UnlearnConfig(out=str(tmp_path / "f"), track_every=1, **common), hooks=[full])
+
+    got = pd.read_parquet(tmp_path / "b" / "dynamics.parquet")
+    want = pd.read_parquet(tmp_path / "f" / "dynamics.parquet")
+    assert sorted(got["step"].unique()) == [0, 1, 3, 9]
+    chosen = {b.item_id: set(kept_candidates(b, 1)) | {-1} for b in select_items(bins, budget)}
+    assert len(chosen) == 2 and set(got["item_id"]) == set(chosen)
+    pairs = zip(want["item_id"], want["candidate"], strict=True)
+    keep = want["step"].isin([0, 1, 3, 9]) & pd.Series([c in chosen.get(i, ()) for i, c in pairs], index=want.index)
+    key = ["step", "item_id", "candidate"]
+    got, want = got.sort_values(key).reset_index(drop=True), want[keep].sort_values(key).reset_index(drop=True)
+    assert got[key + ["group", "n_tokens"]].equals(want[key + ["group", "n_tokens"]])
+    assert got["logp_sum"].tolist() == pytest.approx(want["logp_sum"].tolist(), abs=1e-4)
+
+    probes = pd.read_parquet(tmp_path / "b" / "probes.parquet")
+    assert sorted(probes["step"].unique()) == [0, 9]  # the first and last step only
+    assert set(probes.loc[probes["probe"] == "forget_greedy_leak", "item_id"]) <= set(chosen)
+    summary = pd.read_json(tmp_path / "b" / "dynamics_summary.json", typ="series")
+    assert summary["budget"]["n_items_tracked"] == 2 and summary["budget"]["n_items_total"] == len(bins)
+    assert set(summary["interval95"]) >= {"squeeze_peak", "escape_gap"}
