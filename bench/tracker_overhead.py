@@ -3,18 +3,19 @@
     .venv/bin/python bench/tracker_overhead.py                          # trains a quick original first
     .venv/bin/python bench/tracker_overhead.py --original runs/original --world runs/world
 
-Wall time of the same unlearning run (`squeeze unlearn` defaults: GA) without hooks, and with
-the tracker two ways, each with and without its probes (greedy leak of the tracked forget
-items and a 32-item retain probe; leak rates at the end): **full**, as `squeeze unlearn` ran
-it before issue 13 (every item and candidate every 10 steps, probes at every tracked step),
-and **budget**, the default TrackBudget (squeeze/track/budget.py; `key=value` arguments
-change it, e.g. `track.items=16`). The headline ratio is budget+probes over plain: what
-`squeeze unlearn` now costs on a run folder with bins.jsonl.
-Runs are interleaved round by round and the fastest of `--repeats` is kept per variant (the
-one least disturbed by other load). Printed: ratios measured in this one run, the tracker's
-own time split into per-step scoring and end-of-run work, the packed tree's token saving,
-and binner candidates per second; never pass/fail. Without `--original` a small original
-model is trained on a fresh world first (`--people`, `--epochs`), which is not timed.
+CPU time (`--clock wall`: wall time) of the same unlearning run (`squeeze unlearn` defaults:
+GA) without hooks, and with the tracker two ways, each with and without its probes (greedy
+leak of the tracked forget items and a 32-item retain probe; leak rates at the end):
+**full**, as `squeeze unlearn` ran it before issue 13 (every item and candidate every 10
+steps, probes at every tracked step), and **budget**, the default TrackBudget
+(squeeze/track/budget.py; `key=value` arguments change it, e.g. `track.items=16`). The
+headline ratio is budget+probes over plain: what `squeeze unlearn` now costs on a run folder
+with bins.jsonl. Runs are interleaved round by round and the fastest of `--repeats` is kept
+per variant (the one least disturbed by other load). Printed: ratios measured in this one
+run, the tracker's own time split into per-step scoring and end-of-run work, the packed
+tree's token saving, and binner candidates per second; never pass/fail. Without `--original`
+a small original model is trained on a fresh world first (`--people`, `--epochs`), which is
+not timed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# CPU time of this process by default: with one torch thread it does not count other load
+CLOCK = time.process_time
 OLD_TRACK_EVERY = 10  # the default of `squeeze unlearn` before the budget
 
 
@@ -40,14 +43,14 @@ class Timed:
         self.hook, self.step_seconds, self.end_seconds = hook, 0.0, 0.0
 
     def on_step(self, step, model, trainer):
-        started = time.perf_counter()
+        started = CLOCK()
         self.hook.on_step(step, model, trainer)
-        self.step_seconds += time.perf_counter() - started
+        self.step_seconds += CLOCK() - started
 
     def on_end(self, model, trainer):
-        started = time.perf_counter()
+        started = CLOCK()
         self.hook.on_end(model, trainer)
-        self.end_seconds += time.perf_counter() - started
+        self.end_seconds += CLOCK() - started
 
     def state_dict(self):
         return self.hook.state_dict()
@@ -110,6 +113,8 @@ def main() -> int:
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu"))
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.original and not args.world:
         parser.error("--original needs --world")
 
@@ -130,9 +135,9 @@ def main() -> int:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu"
     model = load_model(original, device=device).eval()
     settings = BinnerSettings()
-    started = time.perf_counter()
+    started = CLOCK()
     bins = build_bins(model, tokenizer, forget, settings, progress=False)
-    bin_seconds = time.perf_counter() - started
+    bin_seconds = CLOCK() - started
     del model
 
     # before: the tracker as `squeeze unlearn` ran it until issue 13 (every item and candidate,
@@ -163,10 +168,10 @@ def main() -> int:
             cfg = load_unlearn_config(
                 args.method, [], overrides, original=str(original), world=str(world_dir), out=str(out)
             )
-            started = time.perf_counter()
+            started = CLOCK()
             with contextlib.redirect_stderr(io.StringIO()):  # progress bars would drown the ratios
                 run_unlearning(cfg, hooks=hooks)
-            seconds = time.perf_counter() - started
+            seconds = CLOCK() - started
             if name == "plain":
                 steps = sum(1 for _ in open(out / "loss_log.jsonl"))
                 schedule = cfg.hook_steps(steps)
