@@ -111,6 +111,12 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (default 1: steadier on a shared machine)"
     )
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cpu: this process's CPU time (default); wall: wall time",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu"))
     args = parser.parse_args()
     global CLOCK
