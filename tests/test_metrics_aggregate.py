@@ -2,9 +2,9 @@
 by hand, and the one-call metric suite on a tiny Llama."""
 
 import pytest
+from helpers.metric_records import FACTS, FORGET, HOLDOUT, RETAIN
 
 from squeeze.core.errors import ConfigError
-from squeeze.core.types import QARecord
 from squeeze.lm.tiny import tiny_model_and_tokenizer
 from squeeze.metrics import (
     aggregate,
@@ -72,37 +72,6 @@ def test_missing_metrics_and_bad_definitions():
 
 
 # ------------------------------------------------------------------ the suite on a tiny model
-def rec(i, q, a, para=None, pert=None):
-    return QARecord(str(i), q, a, para, pert)
-
-
-FORGET = [
-    rec(
-        0,
-        "Where was Ada born ?",
-        "Ada was born in Rome .",
-        "Rome is where Ada was born .",
-        ["Ada was born in Oslo .", "Ada was born in Lima ."],
-    ),
-    rec(
-        1,
-        "What does Bo write ?",
-        "Bo writes poems .",
-        "Poems are what Bo writes .",
-        ["Bo writes songs .", "Bo writes plays ."],
-    ),
-]
-RETAIN = [
-    rec(
-        2,
-        "Where does Cy live ?",
-        "Cy lives in Lima .",
-        "Lima is where Cy lives .",
-        ["Cy lives in Rome .", "Cy lives in Oslo ."],
-    )
-]
-FACTS = [rec(3, "Which country is Oslo in ?", "Norway .", None, ["Peru .", "Italy ."])]
-HOLDOUT = [rec(4, "Where was Di born ?", "Di was born in Oslo ."), rec(5, "What does Ed write ?", "Ed writes songs .")]
 
 
 def test_tofu_metrics_suite_on_tiny_models():

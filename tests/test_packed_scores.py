@@ -4,7 +4,7 @@ the same numbers as one padded row per pair, to 1e-4 nats."""
 from __future__ import annotations
 
 import pytest
-from test_metrics_aggregate import FACTS, FORGET, HOLDOUT, RETAIN
+from helpers.metric_records import FACTS, FORGET, HOLDOUT, RETAIN
 
 from squeeze.lm.batching import collator_for
 from squeeze.lm.packing import packing_works

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tiny_trained import trained_world_model
 
 from squeeze.bins.binner import BinnerSettings, build_bins
 from squeeze.core.errors import ConfigError
@@ -73,8 +72,8 @@ def test_interval95_is_the_student_t_interval():
 
 
 @pytest.fixture(scope="module")
-def run_inputs(tmp_path_factory):
-    model, tokenizer, world, _, _ = trained_world_model()
+def run_inputs(tmp_path_factory, trained_world):
+    model, tokenizer, world, _, _ = trained_world
     root = tmp_path_factory.mktemp("budget_run")
     save_model(model, tokenizer, root / "original")
     world.write(root / "world")
