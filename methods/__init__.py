@@ -19,7 +19,7 @@ from methods.bs_t import BS_T
 from methods.ga import GA
 from methods.graddiff import GRADDIFF
 from methods.npo import NPO
-from methods.retain import kl_retain_loss, nll_retain_loss, rmu_retain_loss
+from methods.retain import kl_retain_loss, nll_retain_loss, rmu_retain_loss, token_nll_retain_loss
 from methods.rmu import RMU
 from methods.simnpo import SIMNPO
 from methods.wga import WGA
@@ -36,11 +36,12 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 # Logit-based retain losses; RMU's activation-based one (rmu_retain_loss) is called directly.
-RETAIN_LOSSES = {"nll": nll_retain_loss, "kl": kl_retain_loss}
+RETAIN_LOSSES = {"nll": nll_retain_loss, "nll_token": token_nll_retain_loss, "kl": kl_retain_loss}
 
 # Every retain loss by name, with what the trainer must prepare for it.
 RETAIN_TERMS: dict[str, RetainTerm] = {
     "nll": RetainTerm("nll", nll_retain_loss),
+    "nll_token": RetainTerm("nll_token", token_nll_retain_loss),  # OpenUnlearning's token mean
     "kl": RetainTerm("kl", kl_retain_loss, needs_frozen_model=True),
     "rmu": RetainTerm("rmu", rmu_retain_loss, needs_frozen_model=True, uses_hidden_states=True),
 }
@@ -88,4 +89,5 @@ __all__ = [
     "nll_retain_loss",
     "resolve_params",
     "rmu_retain_loss",
+    "token_nll_retain_loss",
 ]

@@ -12,4 +12,11 @@ from __future__ import annotations
 from methods.base import Objective
 from methods.ga import ga_forget_loss
 
-GRADDIFF = Objective(name="graddiff", forget_loss=ga_forget_loss, defaults={}, gamma=1.0, alpha=1.0, retain_loss="nll")
+GRADDIFF = Objective(
+    name="graddiff",
+    forget_loss=ga_forget_loss,
+    defaults={"reduction": "sequence"},
+    gamma=1.0,
+    alpha=1.0,
+    retain_loss="nll",
+)

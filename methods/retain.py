@@ -1,6 +1,8 @@
 """Retain losses: DESIGN section 5, `L = gamma * L_forget + alpha * L_retain`.
 
 - `nll`: the batch mean of the per-sequence CE on retain answers (the default).
+- `nll_token`: the mean NLL over every retain answer token of the batch (OpenUnlearning's
+  `model(**retain).loss`).
 - `kl`: KL(pi_0 || pi_theta) summed over the vocabulary, averaged over retain answer tokens
   only (prompt and padding masked); needs the frozen original model's logits.
 - `rmu` (E6): MSE between retain activations and the frozen model's at RMU's layer; its
@@ -12,13 +14,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from methods.common import answer_mask, sequence_ce
+from methods.common import answer_mask, sequence_ce, sequence_logprob
 from methods.rmu import masked_mse
 
 
 def nll_retain_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean over retain sequences of CE(y_r|x_r), on aligned logits and labels."""
     return sequence_ce(logits, labels).mean()
+
+
+def token_nll_retain_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean NLL over all retain answer tokens of the batch (OpenUnlearning's retain NLL)."""
+    logp_sum, n_tokens = sequence_logprob(logits, labels)
+    return -logp_sum.sum() / n_tokens.sum().clamp(min=1)
 
 
 def kl_retain_loss(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ def _commands():
     from squeeze.calibrate.run import CalibrationSettings
     from squeeze.demo.config import DemoConfig
     from squeeze.diagnose.attack_config import AttackConfig
+    from squeeze.diagnose.checkpoint_series import TrackConfig
     from squeeze.diagnose.judge_run import JudgeRunConfig
     from squeeze.diagnose.pipeline import DiagnoseConfig
     from squeeze.leaderboard.stage import LeaderboardConfig
@@ -40,6 +41,7 @@ def _commands():
         "unlearn": UnlearnConfig,
         "bins": BinsConfig,
         "plot": PlotConfig,
+        "track": TrackConfig,
         "judge-calibrate": CalibrationSettings,
         "diagnose": DiagnoseConfig,
         "attack": AttackConfig,

@@ -11,7 +11,15 @@ import pytest
 import torch
 import yaml
 
-from methods import OBJECTIVES, RETAIN_LOSSES, get_objective, kl_retain_loss, nll_retain_loss, resolve_params
+from methods import (
+    OBJECTIVES,
+    RETAIN_LOSSES,
+    get_objective,
+    kl_retain_loss,
+    nll_retain_loss,
+    resolve_params,
+    token_nll_retain_loss,
+)
 from methods.base import ForgetInputs
 from methods.bs_s import augmented_micro_weights, bs_s_combine, validate_bs_s_params
 from methods.ga import ga_forget_loss
@@ -24,10 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
 
 
-def test_registry_lists_the_eight_methods_and_two_retain_losses():
+def test_registry_lists_the_eight_methods_and_three_retain_losses():
     assert list(OBJECTIVES) == NAMES
     assert all(OBJECTIVES[name].name == name for name in NAMES)
-    assert RETAIN_LOSSES == {"nll": nll_retain_loss, "kl": kl_retain_loss}
+    # nll_token: OpenUnlearning's retain NLL (token mean over the batch), for its method presets.
+    assert RETAIN_LOSSES == {"nll": nll_retain_loss, "nll_token": token_nll_retain_loss, "kl": kl_retain_loss}
 
 
 def test_unknown_method_is_a_clear_error_listing_known_names():

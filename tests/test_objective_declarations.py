@@ -33,7 +33,7 @@ def test_bs_s_declares_its_base_and_its_sampling():
 
 def test_retain_terms_declare_what_they_need():
     needs = {name: (t.needs_frozen_model, t.uses_hidden_states) for name, t in RETAIN_TERMS.items()}
-    assert needs == {"nll": (False, False), "kl": (True, False), "rmu": (True, True)}
+    assert needs == {"nll": (False, False), "nll_token": (False, False), "kl": (True, False), "rmu": (True, True)}
     assert RETAIN_TERMS["kl"].loss is methods.kl_retain_loss and RETAIN_TERMS["rmu"].loss is methods.rmu_retain_loss
     assert {o.retain_loss for o in OBJECTIVES.values()} <= set(RETAIN_TERMS)
 

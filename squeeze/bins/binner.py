@@ -214,14 +214,18 @@ def escape_route_report(
 
 
 def model_fingerprint(model_dir) -> str:
-    """sha256 over the weights, config and tokenizer files of a Hugging Face model folder:
-    bins.jsonl is reused only for the model it was made from."""
+    """sha256 over the weights, config and tokenizer files of a Hugging Face model folder (for a
+    PEFT adapter folder, its files and its base's fingerprint): bins.jsonl is reused only for
+    the model it was made from."""
     import hashlib
     from pathlib import Path
+
+    from squeeze.lm.sources import adapter_base, is_adapter_folder, resolve_model
 
     root = Path(model_dir)
     names = (
         "config.json",
+        "adapter_config.json",
         "generation_config.json",
         "tokenizer.json",
         "tokenizer_config.json",
@@ -229,6 +233,8 @@ def model_fingerprint(model_dir) -> str:
     )
     files = sorted([*root.glob("*.safetensors"), *(root / n for n in names if (root / n).is_file())])
     digest = hashlib.sha256()
+    if is_adapter_folder(root):
+        digest.update(model_fingerprint(resolve_model(adapter_base(root), what="adapter base")).encode())
     for path in files:
         digest.update(path.name.encode() + b"\0")
         with open(path, "rb") as handle:

@@ -28,7 +28,8 @@ class BinsConfig:
     seed: int = option(0, "seed of the extra samples")
     batch_size: int = option(8, "questions per generate call")
     limit: int | None = option(None, "only the first N forget items (a quick look)")
-    device: Literal["auto", "cpu"] = option("auto", "auto: a GPU when there is one")
+    device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+    dtype: str = option("auto", "weights' dtype: auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
     force: bool = option(False, "recompute even when a matching bins.jsonl exists")
 
 
@@ -137,12 +138,12 @@ def _run(cfg: BinsConfig) -> Path:
         bins = load_bins(run_dir.bins)
         print(f"reusing {run_dir.bins} (same model, data and settings)")
     else:
-        import torch
-
         from squeeze.lm.models import load_model, load_tokenizer
+        from squeeze.lm.runtime import resolve_device, resolve_dtype
 
-        device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
-        model, tokenizer = load_model(model_dir, device=device).eval(), load_tokenizer(model_dir)
+        device = resolve_device(cfg.device)
+        load = dict(device=device, dtype=resolve_dtype(cfg.dtype, device))
+        model, tokenizer = load_model(model_dir, **load).eval(), load_tokenizer(model_dir)
         started = time.perf_counter()
         bins = build_bins(model, tokenizer, records, settings, progress=True)
         seconds = time.perf_counter() - started

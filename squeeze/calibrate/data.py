@@ -28,11 +28,9 @@ from squeeze.world.build import World, contains_fact
 def resolve_model_dir(path: str | Path) -> Path:
     """A Hugging Face model folder: PATH itself, PATH/model (an unlearning run) or
     PATH/original (a train-original run)."""
-    root = Path(path)
-    for candidate in (root, root / "model", root / "original"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise ConfigError(f"{root}: no model there (expected config.json in it, in {root}/model or in {root}/original)")
+    from squeeze.lm.sources import resolve_in_run
+
+    return resolve_in_run(path, ("model", "original"))
 
 
 def original_of_runs(runs: Sequence[str | Path]) -> Path:

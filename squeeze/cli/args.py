@@ -45,6 +45,14 @@ def _plain_type(hint: Any) -> Any:
     return hint
 
 
+def _is_scalar_union(hint: Any) -> bool:
+    """`int | str` and the like: a union of two or more scalar types (None aside)."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return False
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return len(args) > 1 and all(a in (int, float, str) for a in args)
+
+
 def _shown_default(field: dataclasses.Field) -> str:
     if field.default is not dataclasses.MISSING:
         value = field.default
@@ -63,6 +71,7 @@ def _add_field(parser, field: dataclasses.Field, hint: Any, path: str) -> None:
     help_text = (meta.get("help", "") + _shown_default(field)).replace("%", "%%")
     names = [flag_name(path), *meta.get("flags", ())]
     kwargs: dict[str, Any] = {"dest": PREFIX + path, "default": argparse.SUPPRESS, "help": help_text}
+    scalar_union = _is_scalar_union(hint)
     hint = _plain_type(hint)
     origin = typing.get_origin(hint)
     if hint is bool:
@@ -75,6 +84,8 @@ def _add_field(parser, field: dataclasses.Field, hint: Any, path: str) -> None:
     elif hint in (int, float, str):
         default_metavar = {int: "N", float: "X"}.get(hint) or path.rpartition(".")[2].upper()
         kwargs.update(type=hint, metavar=meta.get("metavar") or default_metavar)
+    elif scalar_union:  # e.g. `int | str` (a number or `auto`): the config reads the text
+        kwargs.update(type=str, metavar=meta.get("metavar") or "V")
     else:  # dicts and the like: key=value only (`params.lam=0.3`)
         return
     parser.add_argument(*names, **kwargs)

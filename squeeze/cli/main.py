@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     "squeeze.cli.unlearn",
     "squeeze.cli.bins",
     "squeeze.cli.plot",
+    "squeeze.cli.track",
     "squeeze.cli.judge_calibrate",
     "squeeze.cli.diagnose",
     "squeeze.cli.attack",

@@ -2,7 +2,7 @@
 forget / retain / world-fact / holdout records, and the tokenizer to score them with.
 
 `cfg` is any config with the data fields of squeeze.diagnose.pipeline.DiagnoseConfig
-(forget, retain, world, limit, utility_items).
+(forget, retain, world, limit, utility_items; world_facts and real_authors where it has them).
 """
 
 from __future__ import annotations
@@ -13,19 +13,17 @@ from squeeze.core.errors import ConfigError, DataError
 
 
 def resolve_checkpoint(path: str) -> tuple[Path, Path | None]:
-    """(model folder, run folder or None): a run folder holds model/, a bare folder config.json."""
+    """(model folder, run folder or None): a run folder holds model/; anything else is a model
+    source (squeeze.lm.sources: a folder, a PEFT adapter, a .gguf file or GGUF name, a Hub id)."""
+    from squeeze.lm.sources import is_model_folder, resolve_in_run
+
     root = Path(path)
-    if not root.exists():
-        raise ConfigError(f"no model at {path}: no such folder")
-    if (root / "model" / "config.json").is_file():
+    if root.is_dir() and not is_model_folder(root) and is_model_folder(root / "model"):
         return root / "model", root
-    if (root / "config.json").is_file():
-        # RUN/model given directly: still the run's (its config.yaml and dynamics_summary.json).
-        is_run_model = root.name == "model" and (root.parent / "config.yaml").is_file()
-        return root, root.parent if is_run_model else None
-    raise ConfigError(
-        f"no model at {path}: expected a Hugging Face model folder (config.json) or a run folder with model/"
-    )
+    model_dir = resolve_in_run(path, (), what="model")
+    # RUN/model given directly: still the run's (its config.yaml and dynamics_summary.json).
+    is_run_model = model_dir.name == "model" and (model_dir.parent / "config.yaml").is_file()
+    return model_dir, model_dir.parent if is_run_model else None
 
 
 def run_config(run_dir: Path | None) -> dict:
@@ -82,13 +80,19 @@ def load_inputs(cfg, run_cfg: dict) -> dict:
     for r in forget:  # the world's facts fill in records that carry none
         r.fact = r.fact or facts.get(r.id)
     retain = load_qa(retain_src) if retain_src else list(splits.get("retain", []))
-    cap = min(cfg.utility_items, cfg.limit) if cfg.limit else cfg.utility_items
+    # --world-facts / --real-authors (issue 15: TOFU's nine utility terms) replace the world's own.
+    world_facts_src, real_authors_src = getattr(cfg, "world_facts", ""), getattr(cfg, "real_authors", "")
+    world_facts = load_qa(world_facts_src) if world_facts_src else list(splits.get("world_facts", []))
+    real_authors = load_qa(real_authors_src) if real_authors_src else []
+    # utility_items 0 means every item; --limit caps it either way.
+    cap = min(cfg.utility_items or cfg.limit, cfg.limit) if cfg.limit else cfg.utility_items
     return {
         "forget": forget,
         "forget_source": str(forget_src),
         "retain": _spread(retain, cap),
         "retain_source": str(retain_src or (world_dir if retain else "")) or None,
-        "world_facts": _spread(list(splits.get("world_facts", [])), cap),
+        "world_facts": _spread(world_facts, cap),
+        "real_authors": _spread(real_authors, cap),
         "holdout": _spread(list(splits.get("holdout", [])), cap),
         "world": str(world_dir) or None,
     }

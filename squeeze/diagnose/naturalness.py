@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from squeeze.core.errors import ConfigError
-
 
 def resolve_retain_model(path: str) -> Path:
-    """A retain-only model: a Hugging Face folder, a run folder (model/) or a train-original run (retain/)."""
-    root = Path(path)
-    for candidate in (root, root / "retain", root / "model"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise ConfigError(f"no retain model at {path}: expected a Hugging Face folder, or a folder with retain/ or model/")
+    """A retain-only model: any model source (squeeze.lm.sources), a run folder (model/) or a
+    train-original run (retain/)."""
+    from squeeze.lm.sources import resolve_in_run
+
+    return resolve_in_run(path, ("retain", "model"), what="retain model")
 
 
 def naturalness_note(cfg, judge_backend: str) -> dict:

@@ -47,6 +47,8 @@ OUTPUTS = (
     "report.md",
     "figures/verdicts.png",
     "figures/bin_logprob_change.png",
+    "TOFU_EVAL.json",
+    "TOFU_SUMMARY.json",
 )
 
 
@@ -60,11 +62,22 @@ class DiagnoseConfig(DiagnoseOptions):
     retain: str = option("", "retain set QA file for model utility; default: the world's retain split")
     world: str = option("", "world directory: forget/retain/world_facts splits and facts for the leakage oracle")
     retain_model: str = option("", "a model trained without the forget set, for forget quality and PrivLeak")
+    retain_logs: str = option(
+        "",
+        "a retain model's TOFU_EVAL.json (OpenUnlearning's or ours) for forget quality and PrivLeak without its weights",
+    )
+    real_authors: str = option("", "TOFU real_authors QA file (with perturbed answers): three more model-utility terms")
+    world_facts: str = option("", "world-facts QA file (TOFU world_facts); default: the world's world_facts split")
+    preset: str = option("", "openunlearning-tofu: OpenUnlearning's TOFU evaluation settings (see README)")
+    metric_convention: str = option(
+        "squeeze", "ES/EM/Min-K% token conventions: squeeze (EOS scored, ceil) or openunlearning (EOS left out, int)"
+    )
+    min_k: float = option(0.4, "k of Min-K% (PrivLeak)")
     out: str = option("", "output folder; default: RUN/diagnose for a run folder, else <model>-diagnose")
     bins: str = option("", "a bins.jsonl (with bins_meta.json beside it) to reuse when its settings match")
     judge: JudgeSpec = option(JudgeSpec(), "the judge: backend and options (--judge BACKEND, --judge-<option>)")
     limit: int | None = option(None, "only the first N forget items (and at most N items of each utility split)")
-    utility_items: int = option(200, "at most this many retain / world-fact items for utility (evenly spread)")
+    utility_items: int = option(200, "at most this many retain / world-fact items for utility (evenly spread); 0: all")
     candidates: int = option(20, "beam candidates per forget question for the bins")
     samples: int = option(0, "extra sampled candidates per question for the bins")
     answer_samples: int = option(
@@ -76,7 +89,7 @@ class DiagnoseConfig(DiagnoseOptions):
         "longest judged answer, in tokens: generation stops at end of sequence; a longer answer is cut off and never judged as complete",
     )
     bin_max_new_tokens: int = option(32, "longest bin candidate (beam search over the reference's answers), in tokens")
-    batch_size: int = option(16, "prompts per generation / scoring batch")
+    batch_size: int | str = option(16, "prompts per generation / scoring batch, or auto (largest that fits, cached)")
     tau: float | None = option(None, "override: nats/token the target's mean log-prob must fall to leave `retained`")
     n_min: float | None = option(None, "override: Naturalness below this is `collapsed`")
     s_min: float | None = option(None, "override: Similarity at or above this: the answer conveys the fact")
@@ -84,8 +97,8 @@ class DiagnoseConfig(DiagnoseOptions):
         None, "override: share of sampled answers that must convey the fact too (knowing, not guessing)"
     )
     top_examples: int = option(5, "spurious items shown in report.md")
-    device: str = option("auto", "auto (a GPU when there is one) or cpu")
-    dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
+    device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+    dtype: str = option("auto", "weights' dtype: auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
     max_unjudged: float = option(0.05, "fail (exit 1, no report) when more than this share of items is unjudged")
     progress: bool = option(True, "progress bars")
 
@@ -246,11 +259,15 @@ def conventional_metrics(
         forget=inputs["forget"],
         retain=inputs["retain"] or None,
         world_facts=inputs["world_facts"] or None,
+        real_authors=inputs["real_authors"] or None,
         generations=answers,
         retain_model=retain_model,
         holdout=inputs["holdout"] or None,
+        min_k=cfg.min_k,
         batch_size=cfg.batch_size,
+        convention=cfg.metric_convention,
     )
+    ou_logs = openunlearning_metrics(cfg, model, tok, inputs, metrics)
     if cfg.mmlu:
         from squeeze.diagnose.mmlu_eval import MMLUSelection, mmlu_before_after, parse_subjects
 
@@ -258,7 +275,39 @@ def conventional_metrics(
         metrics.update(
             mmlu_before_after(model, reference, tok, reference_dir, selection, cfg.batch_size, reference_tok)
         )
-    return {"metrics": metrics, "aggregates": aggregate_all(metrics, load_aggregate_definitions())}
+    return {
+        "metrics": metrics,
+        "aggregates": aggregate_all(metrics, load_aggregate_definitions()),
+        "openunlearning": ou_logs,
+    }
+
+
+def openunlearning_metrics(cfg: DiagnoseConfig, model, tok, inputs: dict, metrics: dict) -> dict:
+    """TOFU_EVAL.json's logs; with --retain-logs also forget quality and PrivLeak (into `metrics`)."""
+    from squeeze.diagnose.openunlearning import openunlearning_logs, privleak_openunlearning, read_retain_logs
+    from squeeze.metrics.privacy import membership_auc
+    from squeeze.metrics.suite import _min_k, has_truth_ratio_inputs
+    from squeeze.metrics.tofu import forget_quality, item_truth_ratios
+
+    forget, holdout = inputs["forget"], inputs["holdout"]
+    wanted = bool(cfg.preset or cfg.retain_logs)
+    trs = item_truth_ratios(model, tok, forget, cfg.batch_size) if wanted and has_truth_ratio_inputs(forget) else None
+    auc_ou = None
+    if wanted and holdout:
+
+        def scores(records):
+            return _min_k(model, tok, records, cfg.min_k, cfg.batch_size, convention=cfg.metric_convention)
+
+        auc_ou = 1.0 - membership_auc(scores(forget), scores(holdout))
+    if cfg.retain_logs:
+        if cfg.retain_model:
+            raise ConfigError("give --retain-model or --retain-logs, not both")
+        retain = read_retain_logs(cfg.retain_logs)
+        if trs is not None and retain["truth_ratios"]:
+            metrics["forget_quality"] = forget_quality(trs, retain["truth_ratios"])
+        if auc_ou is not None and retain["mia_auc"] is not None:
+            metrics["privleak"] = privleak_openunlearning(auc_ou, retain["mia_auc"])
+    return openunlearning_logs(metrics, [r.id for r in forget], trs, auc_ou)
 
 
 # ---- the whole diagnosis ---------------------------------------------------------------------
@@ -271,24 +320,22 @@ def default_out(model_dir: Path, run_dir: Path | None) -> Path:
 def diagnose(cfg: DiagnoseConfig) -> dict:
     """Run the diagnosis of `cfg` and write every file; returns the report (report.json)."""
 
-    from squeeze.bins.binner import BinnerSettings
     from squeeze.core.runlock import RunLock, clear_outputs
+    from squeeze.diagnose.openunlearning import apply_preset
     from squeeze.diagnose.preflight import check_models, check_settings
     from squeeze.lm.models import resolve_original
+    from squeeze.lm.runtime import resolve_device, resolve_dtype
 
+    preset_set = apply_preset(cfg)
     check_settings(cfg)  # options, files and the cache, before any model is loaded (issue 14)
     if cfg.answer_samples < 0:
         raise ConfigError("answer_samples must be >= 0")
+    device = resolve_device(cfg.device)
+    load = dict(device=device, dtype=resolve_dtype(cfg.dtype, device))
     if cfg.attacks:  # an impossible attack setting fails before any model is loaded
         from squeeze.attacks.settings import AttackSettings
 
         AttackSettings.of(cfg)
-    settings = BinnerSettings(
-        n_candidates=cfg.candidates,
-        n_samples=cfg.samples,
-        max_new_tokens=cfg.bin_max_new_tokens,
-        batch_size=min(cfg.batch_size, 8),
-    )
     model_dir, run_dir = resolve_checkpoint(cfg.model)
     run_cfg = run_config(run_dir)
     if not (cfg.reference or run_cfg.get("original")):
@@ -301,29 +348,44 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     out = Path(cfg.out) if cfg.out else default_out(model_dir, run_dir)
     with RunLock(out):  # one run at a time in OUT; the earlier run's results go as a set
         clear_outputs(out, OUTPUTS)
-        return _diagnose_into(out, cfg, settings, model_dir, run_dir, reference_dir, inputs)
+        return _diagnose_into(out, cfg, load, preset_set, model_dir, run_dir, reference_dir, inputs)
 
 
-def _diagnose_into(out: Path, cfg, settings, model_dir: Path, run_dir, reference_dir: Path, inputs: dict) -> dict:
+def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_dir, reference_dir, inputs) -> dict:
     import pandas as pd
-    import torch
 
-    from squeeze.bins.binner import build_bins
+    from squeeze.bins.binner import BinnerSettings, build_bins
     from squeeze.core.config import to_yaml
     from squeeze.core.failures import check_judged
+    from squeeze.core.provenance import now_utc, provenance
     from squeeze.core.rundir import RunDir, write_jsonl, write_parquet, write_text
     from squeeze.diagnose.report import assemble_report, write_outputs
     from squeeze.lm.generation import generate_answers
     from squeeze.lm.models import load_model, load_tokenizer
 
+    started = now_utc()
     forget = inputs["forget"]
     RunDir(out).create()
     write_text(out / "config.yaml", to_yaml(cfg))
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
     say = print if cfg.progress else (lambda *a, **k: None)
+    if preset_set:
+        say(f"preset {cfg.preset}: " + ", ".join(preset_set))
 
-    load = dict(device=device, dtype=getattr(torch, cfg.dtype))
     reference, tok = load_model(reference_dir, **load).eval(), load_tokenizer(reference_dir)
+    if cfg.batch_size == "auto":
+        from squeeze.bins.binner import model_fingerprint
+        from squeeze.lm.runtime import batch_size_for_records
+
+        cfg.batch_size = batch_size_for_records(
+            reference, tok, forget, cfg.max_new_tokens, model_fingerprint(reference_dir)
+        )
+        say(f"batch_size=auto: {cfg.batch_size}")
+    settings = BinnerSettings(
+        n_candidates=cfg.candidates,
+        n_samples=cfg.samples,
+        max_new_tokens=cfg.bin_max_new_tokens,
+        batch_size=min(cfg.batch_size, 8),
+    )
     places = [Path(cfg.bins)] if cfg.bins else []
     places += [run_dir / "bins.jsonl"] if run_dir is not None else []
     bins, bins_from = ensure_bins(
@@ -351,7 +413,12 @@ def _diagnose_into(out: Path, cfg, settings, model_dir: Path, run_dir, reference
         split: [
             c[0] for c in generate_answers(model, model_tok, [r.question for r in recs], progress=cfg.progress, **gen)
         ]
-        for split, recs in (("forget", forget), ("retain", inputs["retain"]), ("world_facts", inputs["world_facts"]))
+        for split, recs in (
+            ("forget", forget),
+            ("retain", inputs["retain"]),
+            ("world_facts", inputs["world_facts"]),
+            ("real_authors", inputs["real_authors"]),
+        )
         if recs
     }
     answers = {split: [c.text for c in cands] for split, cands in generated.items()}
@@ -427,7 +494,28 @@ def _diagnose_into(out: Path, cfg, settings, model_dir: Path, run_dir, reference
         sample_judgments=[by_item.get(r["item_id"], []) for r in rows],
         attacks=attacks,
     )
+    run_cfg = run_config(run_dir)
+    report["provenance"] = provenance(
+        config=cfg,
+        seeds={"bins": settings.seed, "mmlu": cfg.mmlu_seed, "run": run_cfg.get("seed")},
+        data=[
+            inputs["forget_source"],
+            inputs["retain_source"],
+            inputs["world"],
+            cfg.world_facts,
+            cfg.real_authors,
+            cfg.retain_logs,
+        ],
+        device=load["device"],
+        dtype=load["dtype"],
+        started=started,
+    )
+    if run_cfg:
+        report["provenance"]["run_config"] = run_cfg
     write_outputs(out, report, scores, cfg.top_examples)
+    from squeeze.diagnose.openunlearning import write_openunlearning_files
+
+    write_openunlearning_files(out, metrics["openunlearning"])
     say(f"wrote {out}/report.md")
     return report
 

@@ -20,12 +20,14 @@ from squeeze.core.errors import ConfigError
 def check_settings(cfg) -> None:
     from squeeze.core.failures import check_fraction
     from squeeze.diagnose.judging import check_spec
+    from squeeze.lm.runtime import parse_batch_size, resolve_device, resolve_dtype
+    from squeeze.metrics.conventions import CONVENTIONS
 
-    if cfg.device not in ("auto", "cpu"):
-        raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")
-    if cfg.dtype not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
-    for name in ("candidates", "max_new_tokens", "bin_max_new_tokens", "batch_size"):
+    resolve_dtype(cfg.dtype, resolve_device(cfg.device))  # auto|cpu|cuda[:N], auto|fp32|bf16|fp16 (issue 15)
+    cfg.batch_size = parse_batch_size(cfg.batch_size)  # N or auto
+    if cfg.metric_convention not in CONVENTIONS:
+        raise ConfigError(f"metric_convention must be one of {list(CONVENTIONS)}, got {cfg.metric_convention!r}")
+    for name in ("candidates", "max_new_tokens", "bin_max_new_tokens"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
     if cfg.samples < 0 or cfg.mmlu < 0 or cfg.utility_items < 0:
@@ -47,6 +49,7 @@ def check_models(model_dir: Path, reference_dir: Path, retain_dir: Path | None, 
     """Weights, tokenizers and lengths of the checkpoint, the reference and the retain model."""
     from squeeze.lm.limits import check_lengths, check_same_vocabulary, check_vocab_size, check_weights, max_positions
     from squeeze.lm.models import ModelLoadError, load_tokenizer
+    from squeeze.lm.sources import config_folder
 
     models = [("checkpoint", model_dir), ("reference", reference_dir)]
     models += [("retain model", retain_dir)] if retain_dir is not None else []
@@ -63,5 +66,6 @@ def check_models(model_dir: Path, reference_dir: Path, retain_dir: Path | None, 
             own = reference_tok  # no tokenizer of its own: the reference's is used
         if own is not reference_tok:
             check_same_vocabulary(reference_tok, own, what)
-        check_vocab_size(folder, own, what)
-        check_lengths(own, records, max_positions(folder), f"the {what} ({folder})")
+        described = config_folder(folder)  # a PEFT adapter: its base's config.json (issue 15)
+        check_vocab_size(described, own, what)
+        check_lengths(own, records, max_positions(described), f"the {what} ({folder})")

@@ -492,6 +492,18 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
             "",
         ]
     lines += ["## Conclusion", "", report["conclusion"], ""]
+    prov = report.get("provenance")
+    if prov:
+        commit = (prov.get("git_commit") or "no git")[:12] + ("+dirty" if prov.get("git_dirty") else "")
+        lines += [
+            "## Provenance",
+            "",
+            f"squeeze {_inline(prov.get('squeeze_version'))} ({_inline(commit)}), torch {_inline(prov.get('torch'))}, "
+            f"transformers {_inline(prov.get('transformers'))}; device {_inline(prov.get('device'))}, dtype "
+            f"{_inline(prov.get('dtype'))}; {_inline(prov.get('started'))} to {_inline(prov.get('finished'))}. "
+            "Versions, seeds, the full config and data sha256 are in report.json (`provenance`).",
+            "",
+        ]
     return "\n".join(lines)
 
 

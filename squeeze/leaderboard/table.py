@@ -7,8 +7,8 @@ run folder holding a `diagnose/` subfolder with one. The row reads report.json (
 rates, mean Similarity and Naturalness, fact leakage), metrics.json (Prob, ROUGE-L, truth
 ratio, forget quality, model utility, MMLU accuracy before and after when present) and the squeeze peak and
 escape gap: from the unlearning run's dynamics_summary.json (tracked over training, the
-mean over items) when the run has one, else from the diagnose report (reference ->
-checkpoint). A diagnose folder named `diagnose` whose parent holds config.yaml counts as
+mean over items; "tracked checkpoints" for a `squeeze track` folder) when the run has one,
+else from the diagnose report (reference -> checkpoint). A diagnose folder named `diagnose` whose parent holds config.yaml counts as
 that parent run's (its label and dynamics).
 
 Every rate is a `Rate` (squeeze.core.intervals) and shows its Wilson 95% interval; each row
@@ -39,6 +39,7 @@ from typing import Any
 from squeeze.attacks import ATTACKS
 from squeeze.core.errors import DataError
 from squeeze.core.intervals import Rate
+from squeeze.core.provenance import ROW_FIELDS, row_fields
 from squeeze.diagnose.rows import MIN_RESOLVABLE_ITEMS, VerdictSummary
 
 MARKER = "\u26a0"  # the flag in Markdown and HTML; the PNG uses "*" (not every font has the sign)
@@ -217,13 +218,15 @@ def read_row(path: str | os.PathLike) -> BoardRow:
         metrics={
             key: float(metrics[key]) if isinstance(metrics.get(key), (int, float)) else None for key in METRIC_KEYS
         },
+        extras=row_fields(report.get("provenance")),
     )
     # Rates other stages put beside the verdicts (issue 11: forgotten_robust, recovery_<attack>).
     row.extras.update(verdicts.extras)
     dynamics = run / "dynamics_summary.json" if run is not None else None
     if dynamics is not None and dynamics.is_file():
         mean = _read(dynamics).get("mean", {})
-        row.squeeze_from = "training"
+        # `squeeze track` writes track.json: its dynamics come from another trainer's checkpoints.
+        row.squeeze_from = "tracked checkpoints" if (run / "track.json").is_file() else "training"
     else:
         mean = report.get("squeeze", {}).get("mean", {})
     row.squeeze_peak, row.escape_gap = mean.get("squeeze_peak"), mean.get("escape_gap")
@@ -349,7 +352,7 @@ def to_csv(rows: list[BoardRow]) -> str:
     keys: list[str] = []
     for key, _, kind in COLUMNS:
         keys += [key, f"{key}_ci_low", f"{key}_ci_high"] if kind == "rate" else [key]
-    keys += ["n_items", "path"]
+    keys += ["n_items", "path", *ROW_FIELDS]
     rate_keys = {key for key, _, kind in COLUMNS if kind == "rate"}
 
     def cells(r: BoardRow) -> list:

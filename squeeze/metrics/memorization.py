@@ -13,6 +13,9 @@ equals y_t at every t > k: each greedy step sees the same context as teacher for
 long as every earlier step matched. So both metrics come from one forward pass over
 (x, y); `tests/test_metrics_memorization.py` checks this against real greedy decoding.
 Answer tokens include the EOS that `encode_answer` appends: "reproduces" includes stopping.
+Under `convention="openunlearning"` (squeeze.metrics.conventions) the last answer token
+(the EOS) is left out, and k* is searched over 0..n-1 only, as OpenUnlearning computes them;
+an answer with no token left then has ES 0 and no EM (skipped in the mean), as there.
 
     per_item = item_extraction_strengths(model, tok, records); sum(per_item) / len(per_item)
 """
@@ -26,6 +29,7 @@ import numpy as np
 from squeeze.core.types import QARecord
 from squeeze.lm.batching import collator_for
 from squeeze.lm.prompting import encode_qa
+from squeeze.metrics.conventions import OPENUNLEARNING, SQUEEZE, extraction_prefix_cap, scored_tokens
 from squeeze.metrics.tokens import answer_token_stats
 
 
@@ -50,13 +54,21 @@ def extraction_prefix_length(predicted: Sequence[int], target: Sequence[int]) ->
     return k
 
 
-def extraction_strength(predicted: Sequence[int], target: Sequence[int]) -> float:
-    """ES = 1 - k*/n for one answer."""
-    return 1.0 - extraction_prefix_length(predicted, target) / len(target)
+def extraction_strength(predicted: Sequence[int], target: Sequence[int], convention: str = SQUEEZE) -> float:
+    """ES = 1 - k*/n for one answer (k* capped at n - 1 under OpenUnlearning's convention)."""
+    predicted, target = scored_tokens(predicted, convention), scored_tokens(target, convention)
+    if convention == OPENUNLEARNING and not target:
+        return 0.0
+    k = min(extraction_prefix_length(predicted, target), extraction_prefix_cap(len(target), convention))
+    return 1.0 - k / len(target)
 
 
-def exact_memorization(predicted: Sequence[int], target: Sequence[int]) -> float:
-    """EM = fraction of answer positions where the teacher-forced argmax is the true token."""
+def exact_memorization(predicted: Sequence[int], target: Sequence[int], convention: str = SQUEEZE) -> float | None:
+    """EM = fraction of answer positions where the teacher-forced argmax is the true token
+    (None for an answer with no scored token under OpenUnlearning's convention)."""
+    predicted, target = scored_tokens(predicted, convention), scored_tokens(target, convention)
+    if convention == OPENUNLEARNING and not target:
+        return None
     n = _check(predicted, target)
     return sum(int(p == t) for p, t in zip(predicted, target, strict=False)) / n
 
@@ -77,13 +89,20 @@ def item_exact_memorizations(model, tokenizer, records: Sequence[QARecord], batc
 
 
 def memorization_scores(
-    model, tokenizer, records: Sequence[QARecord], batch_size: int = 32, scores=None
+    model,
+    tokenizer,
+    records: Sequence[QARecord],
+    batch_size: int = 32,
+    scores=None,
+    convention: str = SQUEEZE,
 ) -> dict[str, float]:
     """Mean ES and EM over records from a single pass: {"es": ..., "em": ...}."""
     stats = _stats(model, tokenizer, records, batch_size, scores)
     if not stats:
         raise ValueError("ES and EM of an empty set are undefined")
+    em = [exact_memorization(s.argmax_ids, s.target_ids, convention) for s in stats]
+    em = [v for v in em if v is not None]
     return {
-        "es": float(np.mean([extraction_strength(s.argmax_ids, s.target_ids) for s in stats])),
-        "em": float(np.mean([exact_memorization(s.argmax_ids, s.target_ids) for s in stats])),
+        "es": float(np.mean([extraction_strength(s.argmax_ids, s.target_ids, convention) for s in stats])),
+        "em": float(np.mean(em)) if em else float("nan"),
     }

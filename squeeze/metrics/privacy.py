@@ -1,8 +1,11 @@
 """Min-K% membership scores and MUSE's PrivLeak (DESIGN section 9; Shi et al. 2024,
 "Detecting Pretraining Data from Large Language Models"; Shi et al. 2024, "MUSE").
 
-- Min-K% score of a sequence: the mean of its ceil(k * T) lowest token log-probs
-  (k = 0.4 by default, as MUSE and OpenUnlearning use). Higher = more member-like.
+- Min-K% score of a sequence: the mean of its ceil(k * T) lowest token log-probs over all
+  T answer tokens, EOS included (k = 0.4 by default, the k of MUSE's and OpenUnlearning's
+  configs). Higher = more member-like. OpenUnlearning counts differently
+  (squeeze.metrics.conventions): it leaves out the last answer token (EOS) and averages
+  max(1, int(k * T)) tokens (and flips the sign); `convention="openunlearning"` does that.
 - Membership AUC (MUSE's orientation): the ROC AUC of telling *holdout* (never trained
   on) from forget items by the score, i.e. P(score(holdout) > score(forget)) with ties
   counted 1/2. Near 0 when the forget set is plainly remembered, 0.5 when the two look
@@ -17,25 +20,27 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import rankdata
 
 from squeeze.lm.batching import Pair, QACollator
+from squeeze.metrics.conventions import SQUEEZE, min_k_count, scored_tokens
 from squeeze.metrics.tokens import answer_token_stats
 
 DEFAULT_K = 0.4
 
 
-def min_k_score(token_logprobs: Sequence[float], k: float = DEFAULT_K) -> float:
-    """Mean of the ceil(k*T) lowest token log-probs of one sequence."""
+def min_k_score(token_logprobs: Sequence[float], k: float = DEFAULT_K, convention: str = SQUEEZE) -> float:
+    """Mean of the ceil(k*T) lowest token log-probs of one sequence (OpenUnlearning's
+    convention: of the first T-1 tokens, max(1, int(k*(T-1))) of them)."""
     if not 0.0 < k <= 1.0:
         raise ValueError(f"Min-K% needs 0 < k <= 1, got {k}")
+    token_logprobs = scored_tokens(token_logprobs, convention)
     if len(token_logprobs) == 0:
         raise ValueError("Min-K% of an empty sequence is undefined")
-    count = math.ceil(k * len(token_logprobs))
+    count = min_k_count(len(token_logprobs), k, convention)
     lowest = np.sort(np.asarray(token_logprobs, dtype=np.float64))[:count]
     return float(lowest.mean())
 
@@ -82,8 +87,13 @@ def text_pair(tokenizer, text: str) -> Pair:
 
 
 def item_min_k_scores(
-    model, pairs: Sequence[Pair], collator: QACollator, k: float = DEFAULT_K, batch_size: int = 32
+    model,
+    pairs: Sequence[Pair],
+    collator: QACollator,
+    k: float = DEFAULT_K,
+    batch_size: int = 32,
+    convention: str = SQUEEZE,
 ) -> list[float]:
     """Min-K% score of each pair's answer tokens under `model` (pairs from `encode_qa` or `text_pair`)."""
     stats = answer_token_stats(model, pairs, collator, batch_size=batch_size, desc="Min-K%")
-    return [min_k_score(s.logprobs, k) for s in stats]
+    return [min_k_score(s.logprobs, k, convention) for s in stats]

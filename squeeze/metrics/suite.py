@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from squeeze.core.types import QARecord
 from squeeze.lm.batching import collator_for
 from squeeze.lm.prompting import encode_qa
+from squeeze.metrics.conventions import SQUEEZE
 from squeeze.metrics.memorization import memorization_scores
 from squeeze.metrics.packed_scores import AnswerScores
 from squeeze.metrics.privacy import DEFAULT_K, item_min_k_scores, min_k_score, privleak_from_scores
@@ -71,11 +72,13 @@ def utility_split_metrics(
     return out
 
 
-def _min_k(model, tokenizer, records: Sequence[QARecord], k: float, batch_size: int, scores=None) -> list[float]:
+def _min_k(
+    model, tokenizer, records: Sequence[QARecord], k: float, batch_size: int, scores=None, convention: str = SQUEEZE
+) -> list[float]:
     pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
     if scores is not None:
-        return [min_k_score(s.logprobs, k) for s in scores.stats(pairs)]
-    return item_min_k_scores(model, pairs, collator_for(tokenizer), k=k, batch_size=batch_size)
+        return [min_k_score(s.logprobs, k, convention) for s in scores.stats(pairs)]
+    return item_min_k_scores(model, pairs, collator_for(tokenizer), k=k, batch_size=batch_size, convention=convention)
 
 
 def scored_pairs(tokenizer, records: Sequence[QARecord], with_truth_ratio: bool) -> list:
@@ -101,12 +104,15 @@ def tofu_metrics(
     min_k: float = DEFAULT_K,
     batch_size: int = 32,
     packed: bool | None = None,
+    convention: str = SQUEEZE,
 ) -> dict[str, float]:
     """Conventional metrics of `model`; `generations[split]` are its greedy answers, in record order.
 
     Every teacher-forced score comes from one `AnswerScores` per model: each distinct (prompt,
     answer) pair once, a prompt's answers packed into one prefix-tree row (issue 13), unless
-    `packed=False` (one padded row per pair, as before) or the model cannot be packed."""
+    `packed=False` (one padded row per pair, as before) or the model cannot be packed.
+    `convention`: squeeze's token conventions for ES, EM and Min-K%, or OpenUnlearning's
+    (squeeze.metrics.conventions); the other metrics are the same under both."""
     if not forget:
         raise ValueError("tofu_metrics needs a non-empty forget set")
     generations = generations or {}
@@ -137,14 +143,14 @@ def tofu_metrics(
             metrics["forget_quality"] = forget_quality(
                 trs, item_truth_ratios(retain_model, tokenizer, forget, batch_size, scores=retain_scores)
             )
-    mem = memorization_scores(model, tokenizer, forget, batch_size, scores)
+    mem = memorization_scores(model, tokenizer, forget, batch_size, scores, convention=convention)
     metrics["forget_es"], metrics["forget_em"] = mem["es"], mem["em"]
     if retain_model is not None and holdout:
         metrics["privleak"] = privleak_from_scores(
-            _min_k(model, tokenizer, forget, min_k, batch_size, scores),
-            _min_k(model, tokenizer, holdout, min_k, batch_size, scores),
-            _min_k(retain_model, tokenizer, forget, min_k, batch_size, retain_scores),
-            _min_k(retain_model, tokenizer, holdout, min_k, batch_size, retain_scores),
+            _min_k(model, tokenizer, forget, min_k, batch_size, scores, convention),
+            _min_k(model, tokenizer, holdout, min_k, batch_size, scores, convention),
+            _min_k(retain_model, tokenizer, forget, min_k, batch_size, retain_scores, convention),
+            _min_k(retain_model, tokenizer, holdout, min_k, batch_size, retain_scores, convention),
         )
 
     utility: dict[str, float] = {}

@@ -168,15 +168,11 @@ def train_original(cfg: TrainOriginalConfig) -> Path:
         raise ConfigError(f"models must be a non-empty subset of {sorted(PLAN)}, got {cfg.models}")
     world = load_world(cfg.world)
     if cfg.base_model:
-        from squeeze.lm.gguf import is_gguf_source
-        from squeeze.lm.models import local_source
+        from squeeze.lm.sources import resolve_model
 
-        if not is_gguf_source(cfg.base_model) and not Path(cfg.base_model).is_dir():
-            raise ConfigError(
-                f"base_model {cfg.base_model!r} is neither a model folder, a .gguf file nor a known model name"
-            )
-        # Resolve (for a GGUF: convert and cache) once here, so parallel processes only read the cache.
-        local_source(cfg.base_model)
+        # Resolve (a GGUF: convert and cache; a Hub id: download) once here, so parallel
+        # processes only read the cache.
+        resolve_model(cfg.base_model, what="base_model")
     with RunLock(cfg.out):
         return _train_into(cfg, world)
 

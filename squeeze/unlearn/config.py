@@ -43,7 +43,9 @@ class UnlearnConfig:
     seed: int = option(0, "seed of the samplers, BS-S sampling and torch/numpy/python RNGs")
     gamma: float | None = option(None, "weight of L_forget; None: the objective's default")
     alpha: float | None = option(None, "weight of L_retain; None: the objective's default")
-    retain_loss: str | None = option(None, "nll, kl or rmu; None: the objective's default")
+    retain_loss: str | None = option(
+        None, "nll, nll_token (OpenUnlearning's token mean), kl or rmu; None: the objective's default"
+    )
     params: dict = option(
         {}, "the objective's own parameters, merged over its defaults (params.lam=0.3 or method.lam=0.3)"
     )
