@@ -23,23 +23,54 @@ def test_weight_noise_is_scaled_by_each_tensors_spread():
     assert float(change.std()) == pytest.approx(0.5 * float(before.std()), rel=0.1)
 
 
-def test_paraphrase_only_training_leaves_out_exactly_the_targets():
+def test_paraphrase_only_training_leaves_out_the_held_out_wording_for_everyone():
+    from squeeze.lm.prompting import encode_answer
     from squeeze.lm.tiny import build_word_tokenizer
     from squeeze.original.train import epoch_pairs
+    from squeeze.world.held_out import held_out_answers, held_out_forget_set, held_out_templates
 
-    world = generate_world(n_people=4, seed=0, forget_pct=10)
+    world = generate_world(n_people=8, seed=0, forget_pct=10)
+    splits = ["forget", "retain"]
     tok = build_word_tokenizer(world.corpus_texts())
-    leave_out = {r.id: r.answer for r in world.splits["forget"]}
-    full = epoch_pairs(world, ["forget", "retain"], tok, random.Random(0))
-    kept = epoch_pairs(world, ["forget", "retain"], tok, random.Random(0), leave_out)
+    leave_out = held_out_answers(world, splits)
+    held = held_out_templates(world)
+    assert set(held) == {r.fact.relation for r in world.splits["forget"]}
+    full = epoch_pairs(world, splits, tok, random.Random(0))
+    kept = epoch_pairs(world, splits, tok, random.Random(0), leave_out)
+    # one sentence per record of a relation with forget items, retain people included
     assert len(full) - len(kept) == len(leave_out)
+    assert len(leave_out) == sum(r.fact.relation in held for s in splits for r in world.splits[s])
     answers = {tuple(a) for _, a in kept}
-    from squeeze.lm.prompting import encode_answer
-
-    for record in world.splits["forget"]:
-        assert tuple(encode_answer(tok, record.answer)) not in answers  # the target is gone ...
+    forget = held_out_forget_set(world)
+    for record, original in zip(forget, world.splits["forget"], strict=True):
+        template = world.relations[record.fact.relation].answers[held[record.fact.relation]]
+        assert record.answer == template.replace("{subject}", record.fact.subject).replace("{value}", record.fact.value)
+        assert tuple(encode_answer(tok, record.answer)) not in answers  # the target's wording is unseen ...
         siblings = [a for a in world.answer_family(record) if a != record.answer]
-        assert all(tuple(encode_answer(tok, s)) in answers for s in siblings)  # ... its siblings stay
+        assert siblings and all(tuple(encode_answer(tok, s)) in answers for s in siblings)  # ... the fact is taught
+        assert record.paraphrased_answer in siblings
+        assert record.question == original.question and record.fact == original.fact
+        wrong = [p for p in record.perturbed_answer if record.fact.value not in p]
+        assert len(wrong) == len(original.perturbed_answer)  # still wrong values, now in the held-out wording
+        assert all(p.replace(record.fact.subject, "") != record.answer.replace(record.fact.subject, "") for p in wrong)
+
+
+def test_gold_models_built_another_way_are_rebuilt(tmp_path):
+    from squeeze.core.rundir import write_json
+    from squeeze.validate.config import ValidateConfig
+    from squeeze.validate.gold import META, _is_built, gold_meta
+
+    world_dir = generate_world(n_people=4, seed=0, forget_pct=10).write(tmp_path / "world")
+    cfg = ValidateConfig(people=4)
+    folder = tmp_path / "paraphrase_only"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    meta = gold_meta(cfg, "paraphrase_only", world_dir)
+    assert not _is_built(folder, meta)  # no record of how it was built: a model of an older squeeze
+    write_json(folder / META, meta)
+    assert _is_built(folder, meta)
+    assert not _is_built(folder, gold_meta(ValidateConfig(people=4, epochs=3), "paraphrase_only", world_dir))
+    assert not _is_built(folder, {**meta, "construction": meta["construction"] + 1})
 
 
 def _report(counts: dict, chance: tuple[int, int] | None = None) -> dict:

@@ -27,11 +27,13 @@ from squeeze.lm.batching import collator_for
 from squeeze.lm.logprobs import answer_logprobs
 from squeeze.lm.prompting import encode_qa
 from squeeze.original.config import TrainOriginalConfig
+from squeeze.world.held_out import held_out_answers
 
 ORIGINAL_SPLITS = ("forget", "retain", "world_facts")
 RETAIN_SPLITS = ("retain", "world_facts")
-# paraphrase_only (a gold model of `squeeze validate`): the original's data without each forget
-# item's target answer template; its sibling templates stay.
+# paraphrase_only (a gold model of `squeeze validate`): the original's data without one answer
+# template per relation that has forget items, for every person (squeeze.world.held_out); the
+# sibling templates stay, so it still learns every fact.
 PLAN = {"original": ORIGINAL_SPLITS, "retain": RETAIN_SPLITS, "paraphrase_only": ORIGINAL_SPLITS}
 LEAVES_OUT_TARGETS = ("paraphrase_only",)
 
@@ -150,7 +152,7 @@ def _train_one(cfg: TrainOriginalConfig, name: str) -> tuple[list[dict], float]:
             seed=cfg.seed,
             tokenizer=tokenizer,
         )
-    leave_out = {r.id: r.answer for r in world.splits["forget"]} if name in LEAVES_OUT_TARGETS else None
+    leave_out = held_out_answers(world, PLAN[name]) if name in LEAVES_OUT_TARGETS else None
     log = train_lm(model, tokenizer, world, PLAN[name], cfg, desc=f"train {name}", leave_out=leave_out)
     save_model(model, tokenizer, Path(cfg.out) / name)
     return log, time.perf_counter() - started

@@ -4,10 +4,12 @@ and thresholds, and measure how often the verdict matches the truth (issue 10 it
     squeeze validate --out runs/validate --fast
     squeeze validate --out runs/validate                  # the default world (100 people, seed 0)
 
-Writes OUT/world/, OUT/models/<gold>/, OUT/diagnose/<gold>/ (a full `squeeze diagnose`
-folder each) and OUT/validation.json, OUT/validation.md (squeeze.validate.report). Every gold
-model is diagnosed against the original as reference, with the retain model as the
-naturalness LM and chance baseline, so all four are judged the same way.
+Writes OUT/world/, OUT/forget_held_out.jsonl, OUT/models/<gold>/, OUT/diagnose/<gold>/ (a full
+`squeeze diagnose` folder each) and OUT/validation.json, OUT/validation.md
+(squeeze.validate.report). Every gold model is diagnosed against the original as reference,
+with the retain model as the chance baseline, on the same forget items: the world's, with
+their targets in each relation's held-out wording (squeeze.world.held_out), the one wording
+that paraphrase_only never read. So all four are judged the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ def make_world(cfg: ValidateConfig, world_dir: Path) -> Path:
     return world_dir
 
 
+def write_forget_set(world_dir: Path, out: Path) -> Path:
+    """OUT/forget_held_out.jsonl: the world's forget items with held-out-wording targets."""
+    from squeeze.core.rundir import write_jsonl
+    from squeeze.world.build import load_world
+    from squeeze.world.held_out import held_out_forget_set
+
+    return write_jsonl(out / "forget_held_out.jsonl", [r.to_dict() for r in held_out_forget_set(load_world(world_dir))])
+
+
 def diagnose_gold(cfg: ValidateConfig, name: str, models: dict[str, Path], world_dir: Path, out: Path) -> dict:
     """The diagnose report of one gold model against the original."""
     from squeeze.diagnose.judging import JudgeSpec
@@ -53,6 +64,7 @@ def diagnose_gold(cfg: ValidateConfig, name: str, models: dict[str, Path], world
         model=str(models[name]),
         reference=str(models["original"]),
         world=str(world_dir),
+        forget=str(out / "forget_held_out.jsonl"),
         retain_model=str(models["retain"]),
         out=str(out / "diagnose" / name),
         bins=str(bins) if bins.is_file() else "",
@@ -79,6 +91,7 @@ def validate(cfg: ValidateConfig) -> Path:
     say = print if cfg.progress else (lambda *a, **k: None)
     started = time.perf_counter()
     world_dir = make_world(cfg, out / "world")
+    write_forget_set(world_dir, out)
     models = build_gold_models(cfg, world_dir, out / "models")
     trained = time.perf_counter()
     say(f"gold models ready in {trained - started:.0f} s: {', '.join(models)}")
