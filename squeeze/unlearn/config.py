@@ -69,6 +69,9 @@ class UnlearnConfig:
     gen_max_new_tokens: int = option(32, "longest BS-S sample, in tokens")
     score_batch_size: int = option(32, "batch size for reference log-probs and BS-S sampling")
     device: Literal["auto", "cpu"] = option("auto", "auto: what accelerate picks (GPU when present); cpu: force CPU")
+    report_to: str = option(
+        "none", "none, or tensorboard: losses, lr and the tracker's curves as scalars in RUN/tensorboard"
+    )
 
     def check(self) -> UnlearnConfig:
         """One clear error for an impossible setting."""
@@ -104,6 +107,10 @@ class UnlearnConfig:
                 "alpha": (None, None),
             },
         )
+        from squeeze.unlearn.tensorboard import REPORT_TO
+
+        if self.report_to not in REPORT_TO:
+            raise ConfigError(f"report_to must be one of {list(REPORT_TO)}, got {self.report_to!r}")
         import methods
 
         if self.retain_loss is not None and self.retain_loss not in methods.RETAIN_TERMS:

@@ -22,4 +22,8 @@ def run(cfg: UnlearnConfig, resume: bool = False) -> Path:
     tracker = tracker_for_trainer(trainer)  # on when cfg.out holds bins.jsonl (`squeeze bins --out RUN`)
     if tracker is not None:
         trainer.hooks.append(tracker)
+    if cfg.report_to == "tensorboard":  # after the tracker: it scores each step first
+        from squeeze.unlearn.tensorboard import TensorBoardLogger
+
+        trainer.hooks.append(TensorBoardLogger(trainer.run.root, tracker))
     return trainer.train()
