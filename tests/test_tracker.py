@@ -278,3 +278,33 @@ def test_bin_scorer_is_the_trackers_and_diagnose_builds_no_tracker(trained_world
     assert not list(tmp_path.iterdir())  # scoring writes nothing
     names = {n.id for n in ast.walk(ast.parse(Path(pipeline.__file__).read_text())) if isinstance(n, ast.Name)}
     assert "Tracker" not in names
+
+
+def test_end_of_run_greedy_leak_reuses_the_last_probe_only_when_it_saw_the_final_model(
+    trained_world, bins, tmp_path, monkeypatch
+):
+    import squeeze.lm.generation as generation
+    from squeeze.track.stats import leak_rates
+
+    model, tokenizer, _, forget, _ = trained_world
+    fresh = leak_rates(model, tokenizer, forget, max_new_tokens=32, batch_size=16)
+    modes = []
+    real = generation.generate_answers
+
+    def counting(*args, **kwargs):
+        modes.append(kwargs["mode"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "generate_answers", counting)
+    probed = Tracker(tmp_path / "a", tokenizer, bins, 1, forget=forget, batch_size=16, make_figures=False)
+    probed.on_step(0, model)
+    modes.clear()
+    assert probed.write_summary(model)["leak"] == fresh
+    assert modes == ["beam"]  # the greedy answers came from the probe at the final step
+    # a later step without a probe: the probe's answers are of an older model, so they are generated again
+    stale = Tracker(tmp_path / "b", tokenizer, bins, 1, forget=forget, batch_size=16, probe_every=2, make_figures=False)
+    stale.on_step(0, model)
+    stale.on_step(1, model)
+    modes.clear()
+    assert stale.write_summary(model)["leak"] == fresh
+    assert modes == ["greedy", "beam"]

@@ -21,7 +21,7 @@ import torch
 
 from squeeze.core.types import Fact, ItemBins
 from squeeze.lm.prompting import encode_prompt
-from squeeze.lm.tree_scoring import flat_token_logprobs, tree_token_logprobs
+from squeeze.lm.tree_scoring import flat_token_logprobs, prefix_tree, tree_token_logprobs
 from squeeze.track.stats import value_needles, value_positions
 
 DYNAMICS_COLUMNS = ["step", "item_id", "group", "candidate", "logp_sum", "logp_mean", "n_tokens", "value_logp"]
@@ -40,6 +40,10 @@ class _Item:
     item_id: str
     prompt: list[int]
     seqs: list[_Seq]
+    width: int = 0  # tokens of its packed row: the prompt and the prefix tree of its sequences
+
+    def token_ids(self) -> list[list[int]]:
+        return [s.token_ids for s in self.seqs]
 
 
 class BinScorer:
@@ -67,7 +71,8 @@ class BinScorer:
         for j in range(len(b.candidates)) if keep is None else keep:
             c = b.candidates[j]
             seqs.append(_Seq(c.bin, j, list(c.token_ids), value_positions(c.token_ids, needles)))
-        return _Item(b.item_id, encode_prompt(self.tokenizer, b.question), seqs)
+        prompt = encode_prompt(self.tokenizer, b.question)
+        return _Item(b.item_id, prompt, seqs, len(prompt) + len(prefix_tree([s.token_ids for s in seqs])[0]))
 
     @torch.inference_mode()
     def score(self, model, step: int) -> pd.DataFrame:
@@ -77,34 +82,39 @@ class BinScorer:
         try:
             if not self._checked:
                 self._check_packing(model)
-            logps: list[list[list[float]]] = []
+            logps: dict[int, list[list[float]]] = {}
             for chunk in self._chunks():
                 if self.packed:
-                    logps += tree_token_logprobs(
-                        model, [(it.prompt, [s.token_ids for s in it.seqs]) for it in chunk], self.pad_id
+                    scored = tree_token_logprobs(
+                        model, [(self.items[i].prompt, self.items[i].token_ids()) for i in chunk], self.pad_id
                     )
                 else:
-                    logps += [
-                        flat_token_logprobs(model, it.prompt, [s.token_ids for s in it.seqs], self.pad_id)
-                        for it in chunk
+                    scored = [
+                        flat_token_logprobs(model, self.items[i].prompt, self.items[i].token_ids(), self.pad_id)
+                        for i in chunk
                     ]
+                logps.update(zip(chunk, scored, strict=True))
         finally:
             model.train(was_training)
         rows = []
-        for item, per_seq in zip(self.items, logps, strict=False):
-            for seq, lp in zip(item.seqs, per_seq, strict=False):
+        for k, item in enumerate(self.items):
+            for seq, lp in zip(item.seqs, logps[k], strict=True):
                 total, n = float(sum(lp)), len(lp)
                 value = float(sum(lp[i] for i in seq.value_at)) if seq.value_at else float("nan")
                 rows.append((step, item.item_id, seq.group, seq.candidate, total, total / max(n, 1), n, value))
         return pd.DataFrame(rows, columns=DYNAMICS_COLUMNS)
 
     def _chunks(self):
+        """Item indices in chunks of at most `batch_size` sequences. Items go in order of their
+        packed row's width, so a chunk's rows need little padding: the attention over a row costs
+        the square of its padded width (about 20% of a tracked call on the default world)."""
         chunk, size = [], 0
-        for item in self.items:
+        for i in sorted(range(len(self.items)), key=lambda i: self.items[i].width):
+            item = self.items[i]
             if chunk and size + len(item.seqs) > self.batch_size:
                 yield chunk
                 chunk, size = [], 0
-            chunk.append(item)
+            chunk.append(i)
             size += len(item.seqs)
         if chunk:
             yield chunk

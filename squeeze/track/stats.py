@@ -18,7 +18,7 @@ hide the effect (DESIGN section 3); the per-token mean of the target is reported
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -234,10 +234,18 @@ def summarise(
 
 
 def leak_rates(
-    model, tokenizer, records: Sequence[QARecord], beams: int = 5, max_new_tokens: int = 32, batch_size: int = 16
+    model,
+    tokenizer,
+    records: Sequence[QARecord],
+    beams: int = 5,
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    greedy_texts: Mapping[str, str] | None = None,
 ) -> dict:
     """Share of forget items whose greedy answer, or any of the top-`beams` beam answers, still
-    states the fact's value or an alias (`contains_fact`). Items without a fact are skipped."""
+    states the fact's value or an alias (`contains_fact`). Items without a fact are skipped.
+    `greedy_texts` (record id -> greedy answer of this same model, e.g. the tracker's probe at
+    the last step) saves generating them again when it covers every item."""
     from squeeze.lm.generation import generate_answers
     from squeeze.world.build import contains_fact
 
@@ -247,14 +255,17 @@ def leak_rates(
         return {"n_items": 0, "beams": beams, "greedy_rate": None, f"{top_key}_rate": None, "items": {}}
     questions = [r.question for r in rows]
     common = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
-    greedy = generate_answers(model, tokenizer, questions, n=1, mode="greedy", **common)
+    if greedy_texts is not None and all(r.id in greedy_texts for r in rows):
+        greedy = [greedy_texts[r.id] for r in rows]
+    else:
+        greedy = [c.text for (c,) in generate_answers(model, tokenizer, questions, n=1, mode="greedy", **common)]
     top = generate_answers(model, tokenizer, questions, n=beams, mode="beam", **common)
     items = {}
     for r, g, b in zip(rows, greedy, top, strict=False):
         items[r.id] = {
-            "greedy": bool(contains_fact(g[0].text, r.fact)),
+            "greedy": bool(contains_fact(g, r.fact)),
             top_key: any(contains_fact(c.text, r.fact) for c in b),
-            "greedy_text": g[0].text,
+            "greedy_text": g,
         }
     n = len(rows)
     return {

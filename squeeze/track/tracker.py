@@ -104,6 +104,9 @@ class Tracker:
         self.last_step: int | None = None
         self.is_main = True  # under DDP only the main process scores and writes
         self.seconds = 0.0  # time spent tracking (for the overhead benchmark)
+        # (step, {forget id: greedy answer}) of the latest probe: the end-of-run greedy leak rate
+        # reuses it when that probe saw the final model (the same generation, not run twice)
+        self._greedy_at: tuple[int, dict[str, str]] | None = None
 
     @property
     def items(self):
@@ -179,8 +182,9 @@ class Tracker:
         gen = dict(n=1, mode="greedy", max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
         if self.forget:
             greedy = generate_answers(model, self.tokenizer, [r.question for r in self.forget], **gen)
-            for r, (c,) in zip(self.forget, greedy, strict=False):
+            for r, (c,) in zip(self.forget, greedy, strict=True):
                 rows.append((step, "forget_greedy_leak", r.id, float(contains_fact(c.text, r.fact)), c.text))
+            self._greedy_at = (step, {r.id: c.text for r, (c,) in zip(self.forget, greedy, strict=True)})
         if self.retain:
             pairs = [
                 (encode_prompt(self.tokenizer, r.question), encode_answer(self.tokenizer, r.answer))
@@ -220,8 +224,14 @@ class Tracker:
 
         leaks = None
         if model is not None and self.final_leaks and self.forget:
+            final = self._greedy_at is not None and self._greedy_at[0] == self.last_step
             leaks = leak_rates(
-                model, self.tokenizer, self.forget, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size
+                model,
+                self.tokenizer,
+                self.forget,
+                max_new_tokens=self.max_new_tokens,
+                batch_size=self.batch_size,
+                greedy_texts=self._greedy_at[1] if final else None,
             )
         summary = summarise(self.table(), self.probes(), leaks, drop=self.matched_drop)
         summary["tracker_seconds"] = self.seconds
