@@ -8,7 +8,7 @@ from helpers.metric_records import FACTS, FORGET, HOLDOUT, RETAIN
 
 from squeeze.lm.batching import collator_for
 from squeeze.lm.packing import packing_works
-from squeeze.lm.prompting import encode_qa
+from squeeze.lm.prompting import QAEncoder, encode_qa
 from squeeze.lm.tiny import tiny_model_and_tokenizer
 from squeeze.metrics import tofu_metrics
 from squeeze.metrics.packed_scores import AnswerScores
@@ -32,7 +32,7 @@ def test_every_pair_once_each_prompt_one_row_same_tokens_and_argmax(models):
     model, _, tok = models
     pairs = scored_pairs(tok, RECORDS, True)
     pairs = pairs + pairs[:5]  # duplicates are scored once
-    scores = AnswerScores(model, tok)
+    scores = AnswerScores(model, tok, batch_size=2)  # several chunks, rows taken in order of width
     assert scores.packed and packing_works(model, tok.pad_token_id)
     got = scores.stats(pairs)
     assert scores.n_distinct == len(set((tuple(p), tuple(a)) for p, a in pairs)) < len(pairs)
@@ -66,3 +66,14 @@ def test_a_model_that_cannot_be_packed_is_scored_plainly(models):
     scores = AnswerScores(model, tok, packed=False)
     want = answer_token_stats(model, pairs, collator_for(tok))
     assert [s.logprobs for s in scores.stats(pairs)] == [w.logprobs for w in want]
+
+
+def test_memoised_encoding_is_encode_qa_and_hands_out_fresh_lists(models):
+    _, _, tok = models
+    encode = QAEncoder(tok)
+    for r in RECORDS:
+        for answer in [r.answer, *(r.perturbed_answer or [])]:
+            assert encode(r.question, answer) == encode_qa(tok, r.question, answer)
+    prompt, answer = encode(FORGET[0].question, FORGET[0].answer)
+    prompt.append(-1), answer.clear()
+    assert encode(FORGET[0].question, FORGET[0].answer) == encode_qa(tok, FORGET[0].question, FORGET[0].answer)

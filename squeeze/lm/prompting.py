@@ -47,3 +47,24 @@ def decode_answer(tokenizer, token_ids: list[int]) -> str:
 def encode_qa(tokenizer, question: str, answer: str) -> tuple[list[int], list[int]]:
     """(prompt_ids, answer_ids) for one pair."""
     return encode_prompt(tokenizer, question), encode_answer(tokenizer, answer)
+
+
+class QAEncoder:
+    """`encode_qa` memoised for one tokenizer. The conventional metrics of one diagnose tokenise
+    the same texts many times (a question once per answer it is scored with, an answer once per
+    metric and per model); on the default world that cost more than the packed scoring itself
+    (issue 13). Returns fresh lists, so a caller may change them."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self._prompts: dict[str, list[int]] = {}
+        self._answers: dict[str, list[int]] = {}
+
+    def __call__(self, question: str, answer: str) -> tuple[list[int], list[int]]:
+        prompt = self._prompts.get(question)
+        if prompt is None:
+            prompt = self._prompts[question] = encode_prompt(self.tokenizer, question)
+        ids = self._answers.get(answer)
+        if ids is None:
+            ids = self._answers[answer] = encode_answer(self.tokenizer, answer)
+        return list(prompt), list(ids)

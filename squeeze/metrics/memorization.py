@@ -74,9 +74,9 @@ def exact_memorization(predicted: Sequence[int], target: Sequence[int], conventi
 
 
 def _stats(model, tokenizer, records: Sequence[QARecord], batch_size: int, scores=None):
-    pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
     if scores is not None:  # squeeze.metrics.packed_scores.AnswerScores of this model
-        return scores.stats(pairs)
+        return scores.stats([scores.encode(r.question, r.answer) for r in records])
+    pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
     return answer_token_stats(model, pairs, collator_for(tokenizer), batch_size=batch_size, desc="ES/EM")
 
 

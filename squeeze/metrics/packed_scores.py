@@ -13,6 +13,7 @@ is scored one padded row per distinct pair instead; the values are the same eith
 
     scores = AnswerScores(model, tokenizer)
     scores.add(pairs_a + pairs_b)           # optional: everything up front, in one packed pass
+    pairs_a = [scores.encode(q, a) for q, a in texts]   # memoised encode_qa
     stats = scores.stats(pairs_a)           # list[AnswerTokens], in the order given
 """
 
@@ -24,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from squeeze.lm.batching import Pair, collator_for, pad_token_id
+from squeeze.lm.prompting import QAEncoder
 from squeeze.metrics.tokens import AnswerTokens, answer_token_stats
 
 NODE_BUDGET = 2048  # prompt + tree tokens per packed forward pass (bounds the 4D mask's size)
@@ -32,10 +34,20 @@ NODE_BUDGET = 2048  # prompt + tree tokens per packed forward pass (bounds the 4
 class AnswerScores:
     """Memo of per-token answer statistics under one model; see the module doc."""
 
-    def __init__(self, model, tokenizer, packed: bool | None = None, batch_size: int = 32, progress: bool = False):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        packed: bool | None = None,
+        batch_size: int = 32,
+        progress: bool = False,
+        encode: QAEncoder | None = None,
+    ):
+        """`encode`: the memoised tokenisation to use (share one between models of one tokenizer)."""
         from squeeze.lm.packing import packing_works
 
         self.model, self.tokenizer, self.batch_size, self.progress = model, tokenizer, batch_size, progress
+        self.encode = encode if encode is not None else QAEncoder(tokenizer)
         self.pad_id = pad_token_id(tokenizer)
         self.packed = packing_works(model, self.pad_id) if packed is None else packed
         self._done: dict[tuple[tuple[int, ...], tuple[int, ...]], AnswerTokens] = {}
@@ -74,10 +86,17 @@ class AnswerScores:
         by_prompt: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
         for prompt, answer in todo:
             by_prompt.setdefault(prompt, []).append(answer)
-        items = list(by_prompt.items())
+        # in order of row width: a chunk's rows then need little padding (a row's attention
+        # costs the square of its padded width)
+        items = sorted(
+            (
+                (len(p) + len(prefix_tree([list(a) for a in answers])[0]), p, answers)
+                for p, answers in by_prompt.items()
+            ),
+            key=lambda item: item[0],
+        )
         chunks, chunk, size = [], [], 0
-        for prompt, answers in items:
-            cost = len(prompt) + len(prefix_tree([list(a) for a in answers])[0])
+        for cost, prompt, answers in items:
             if chunk and (size + cost > NODE_BUDGET or len(chunk) >= self.batch_size):
                 chunks.append(chunk)
                 chunk, size = [], 0

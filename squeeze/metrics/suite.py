@@ -16,6 +16,7 @@ holdout records). Model utility is the harmonic mean of the utility components c
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from squeeze.core.types import QARecord
 from squeeze.lm.batching import collator_for
@@ -75,19 +76,22 @@ def utility_split_metrics(
 def _min_k(
     model, tokenizer, records: Sequence[QARecord], k: float, batch_size: int, scores=None, convention: str = SQUEEZE
 ) -> list[float]:
-    pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
     if scores is not None:
+        pairs = [scores.encode(r.question, r.answer) for r in records]
         return [min_k_score(s.logprobs, k, convention) for s in scores.stats(pairs)]
+    pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
     return item_min_k_scores(model, pairs, collator_for(tokenizer), k=k, batch_size=batch_size, convention=convention)
 
 
-def scored_pairs(tokenizer, records: Sequence[QARecord], with_truth_ratio: bool) -> list:
-    """Every (prompt, answer) pair the metrics score for `records`: answer, paraphrase, perturbed."""
+def scored_pairs(tokenizer, records: Sequence[QARecord], with_truth_ratio: bool, encode=None) -> list:
+    """Every (prompt, answer) pair the metrics score for `records`: answer, paraphrase, perturbed.
+    `encode(question, answer)`: the tokenisation (default `encode_qa`; AnswerScores.encode memoises it)."""
+    encode = encode or partial(encode_qa, tokenizer)
     pairs = []
     for r in records:
         answers = [r.answer] + ([r.paraphrased_answer] if with_truth_ratio and r.paraphrased_answer else [])
         answers += list(r.perturbed_answer or []) if with_truth_ratio else []
-        pairs += [encode_qa(tokenizer, r.question, a) for a in answers]
+        pairs += [encode(r.question, a) for a in answers]
     return pairs
 
 
@@ -120,12 +124,15 @@ def tofu_metrics(
     scores = retain_scores = None
     if packed is not False:
         scores = AnswerScores(model, tokenizer, packed=packed, batch_size=batch_size)
+        encode = scores.encode  # one memoised tokenisation for both models
         splits = [forget, retain or [], real_authors or [], world_facts or []]
-        scores.add([p for records in splits for p in scored_pairs(tokenizer, records, True)])
+        scores.add([p for records in splits for p in scored_pairs(tokenizer, records, True, encode)])
         if retain_model is not None:  # forget quality and PrivLeak
-            retain_scores = AnswerScores(retain_model, tokenizer, packed=packed, batch_size=batch_size)
-            retain_scores.add(scored_pairs(tokenizer, forget, True) + scored_pairs(tokenizer, holdout or [], False))
-            scores.add(scored_pairs(tokenizer, holdout or [], False))
+            retain_scores = AnswerScores(retain_model, tokenizer, packed=packed, batch_size=batch_size, encode=encode)
+            retain_scores.add(
+                scored_pairs(tokenizer, forget, True, encode) + scored_pairs(tokenizer, holdout or [], False, encode)
+            )
+            scores.add(scored_pairs(tokenizer, holdout or [], False, encode))
 
     questions = [r.question for r in forget]
     ces = answer_ces(model, tokenizer, questions, [r.answer for r in forget], batch_size, scores)

@@ -27,6 +27,7 @@ the shared scorer (`squeeze.lm.logprobs.score_pairs`). Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 from scipy.stats import ks_2samp
@@ -123,7 +124,8 @@ def answer_ces(
         raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
     if not questions:
         return []
-    pairs = [encode_qa(tokenizer, q, a) for q, a in zip(questions, answers, strict=False)]
+    encode = scores.encode if scores is not None else partial(encode_qa, tokenizer)
+    pairs = [encode(q, a) for q, a in zip(questions, answers, strict=False)]
     if scores is not None:
         return [-m for m in scores.logp_means(pairs)]
     scored = score_pairs(model, pairs, collator_for(tokenizer), batch_size=batch_size)
