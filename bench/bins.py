@@ -61,9 +61,9 @@ def main() -> int:
     import torch
 
     from squeeze.lm.generation import generate
-    from squeeze.lm.models import load_model_and_tokenizer
+    from squeeze.lm.models import load_model_and_tokenizer, resolve_original
     from squeeze.lm.prompting import encode_prompt
-    from squeeze.unlearn.data import load_sets, resolve_original
+    from squeeze.unlearn.data import load_sets
 
     torch.set_num_threads(args.threads)
     if args.model:

@@ -64,9 +64,8 @@ def main() -> int:
 
     import torch
 
-    from squeeze.lm.models import load_model_and_tokenizer
+    from squeeze.lm.models import load_model_and_tokenizer, resolve_original
     from squeeze.metrics import tofu_metrics
-    from squeeze.unlearn.data import resolve_original
     from squeeze.world.build import load_world
 
     torch.set_num_threads(args.threads)
