@@ -213,6 +213,12 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
         thresholds.tau == report["thresholds"]["tau"]["value"]
         and thresholds.n_min == report["thresholds"]["n_min"]["value"]
     )
+    # Provenance that diagnose reads back (issue 10 item 7): the family, the date, the AUROC.
+    from squeeze.diagnose.calibration_check import read_calibration
+
+    written = read_calibration(configs / "verdict.yaml")
+    assert written["model_family"] == {"model_type": "llama", "tokenizer": "word-level", "pretrained": False}
+    assert written["auroc"] == round(tuned["auroc"], 4) and len(written["date"]) == 10
 
 
 def test_judge_calibrate_rejects_bad_input_in_one_line(tmp_path, capsys):

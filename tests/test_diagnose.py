@@ -102,6 +102,12 @@ def test_diagnose_an_unlearning_run_end_to_end(diagnose_setup, diagnosed_runs):
     leak = report["leakage"]
     assert leak["n_items"] == 4 and sum(b["n"] for b in leak["by_verdict"].values()) == 4
     assert report["before"]["leak_rate"] == 1.0  # the original states every trained fact
+    # The packaged calibration (tiny word-level Llama, the world, the embedding judge) fits this run.
+    calibration = report["calibration"]
+    assert "squeeze/defaults/verdict.yaml" in calibration["source"] and calibration["warnings"] == []
+    assert calibration["checkpoint_family"] == {"model_type": "llama", "tokenizer": "word-level"}
+    assert calibration["auroc"] is not None and calibration["date"]
+    assert "- calibration: " in (out / "report.md").read_text(encoding="utf-8")
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert {"forget_truth_ratio", "retain_prob", "retain_rouge", "model_utility", "aggregates"} <= set(metrics)
     assert metrics["forget_prob"] < report["before"]["forget_prob"]
@@ -127,6 +133,9 @@ def test_diagnose_a_checkpoint_saved_by_plain_transformers(diagnose_setup, diagn
     assert report["leakage"]["leak_rate"] == 1.0 and report["leakage"]["leaking_judged_knows"] == 1.0
     assert report["judge_scores"]["similarity_mean"] > 3.0
     md = (out / "report.md").read_text(encoding="utf-8")
+    # A forget file, not a world: the world-calibrated thresholds are flagged, in report.md too.
+    assert any("not a squeeze world" in w for w in report["calibration"]["warnings"])
+    assert "**Calibration warning:** the forget set is not a squeeze world" in md
     assert "## Where the unlearning is most clearly spurious" in md and "- checkpoint says:" in md
     assert "spurious" in report["conclusion"].split("Bottom line:")[1]
     # The checkpoint's weights were scored, not the reference's: its targets' log-probs match
@@ -225,6 +234,7 @@ def test_judge_config_and_thresholds_files_are_used(diagnose_setup, tmp_path):
     report = check_outputs(out, 4)
     assert {j["similarity"] for j in read_jsonl(out / "judgments.jsonl") if j["generation"].strip()} == {5.0}
     assert (report["thresholds"]["tau"], report["thresholds"]["s_min"]) == (0.0, 4.5)
+    assert any("no calibration record" in w for w in report["calibration"]["warnings"])
     assert main(["diagnose", *map(str, args[:-1]), str(tmp_path / "absent.yaml"), "--quiet"]) == 1
 
 

@@ -7,12 +7,14 @@ Every file is written atomically (squeeze.core.rundir).
 
 from __future__ import annotations
 
+import datetime
 import math
 from pathlib import Path
 
 import numpy as np
 
 from squeeze.calibrate.calibration import roc_curve
+from squeeze.core.errors import SqueezeError
 from squeeze.core.resources import EMBEDDING_JUDGE, VERDICT_THRESHOLDS, defaults_dir
 from squeeze.core.rundir import atomic_path, write_json, write_jsonl, write_text
 
@@ -215,7 +217,10 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
         },
         "n_generations": report["n_generations"],
         "judge_model": report["judges"][report["primary_judge"]]["model"],
-    }  # names the reference LM, if any
+        # What diagnose compares a checkpoint with (squeeze.diagnose.calibration_check, issue 10 item 7).
+        "model_family": calibrated_family(report["original"]),
+        "date": datetime.date.today().isoformat(),
+    }  # judge_model names the reference LM, if any
     written = []
     if "embedding" in report["tuned"]:
         entry = report["judges"]["embedding"]
@@ -246,6 +251,7 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
         "calibration": {
             **source,
             "judge": report["primary_judge"],
+            "auroc": _round(_primary_auroc(report)),
             **{f"{k}_balanced_accuracy": _round(v.get("balanced_accuracy")) for k, v in report["thresholds"].items()},
         },
     }
@@ -253,6 +259,30 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
     write_text(path, _yaml(header, body))
     written.append(path)
     return written
+
+
+def calibrated_family(original: str | Path) -> dict:
+    """The original model's family, and whether it was fine-tuned from a pretrained model (its
+    train-original run's `base_model`)."""
+    from squeeze.core.config import load_yaml
+    from squeeze.diagnose.calibration_check import model_family
+
+    family = model_family(original)
+    # squeeze's word-level tokenizer is only ever built for a model trained from scratch
+    family["pretrained"] = False if family["tokenizer"] == "word-level" else None
+    run_config = Path(original).parent / "config.yaml"
+    try:
+        if run_config.is_file():
+            family["pretrained"] = bool(load_yaml(run_config).get("base_model"))
+    except (OSError, ValueError, SqueezeError):  # an unreadable run config leaves it as it was
+        pass
+    return family
+
+
+def _primary_auroc(report: dict):
+    """The AUROC of the thresholds' judge's Similarity against the oracle (tuned, when it was)."""
+    entry = report["judges"][report["primary_judge"]]
+    return ((entry.get("tuned") or {}).get("similarity") or entry.get("similarity") or {}).get("auroc")
 
 
 def _round(value):

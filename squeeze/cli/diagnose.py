@@ -62,6 +62,12 @@ def run(args) -> int:
     from squeeze.diagnose.pipeline import diagnose
 
     report = diagnose(config_from_args(args))
+    from squeeze.diagnose.calibration_check import describe
+
+    calibration = report.get("calibration") or {}
+    print(f"calibration: {describe(calibration)}")
+    for warning in calibration.get("warnings", []):
+        print(f"calibration warning: {warning}")
     v = report["verdicts"]
     rates = ", ".join(f"{k} {v['rates'][k]:.0%}" if v["rates"][k] is not None else f"{k} n/a" for k in v["rates"])
     print(

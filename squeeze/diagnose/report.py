@@ -185,6 +185,7 @@ def assemble_report(
     thresholds = resolve_thresholds(cfg)
     summary = summarise(scores)
     logps = _target_logps(scores)
+    from squeeze.diagnose.calibration_check import calibration_report
     from squeeze.diagnose.naturalness import naturalness_note
     from squeeze.world.build import contains_fact
 
@@ -214,6 +215,7 @@ def assemble_report(
         "n_items": len(items),
         "judge": {"backend": judge.backend, "model": judge.model, "prompt_version": judge.prompt_version},
         "thresholds": thresholds.to_dict(),
+        "calibration": calibration_report(thresholds.source, paths["model"], inputs, judge.backend),
         "naturalness_lm": naturalness_note(cfg, judge.backend),
         "answer_samples": getattr(cfg, "answer_samples", 0),
         "verdicts": verdict_summary.to_dict(),
@@ -385,6 +387,7 @@ def _robustness_rows(summary: VerdictSummary, leak) -> list[str]:
 
 
 def render_markdown(report: dict, top_examples: int = 5) -> str:
+    from squeeze.diagnose.calibration_check import describe as describe_calibration
     from squeeze.diagnose.verdict import ALL_VERDICTS
 
     v, t, leak = report["verdicts"], report["thresholds"], report.get("leakage")
@@ -398,6 +401,8 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
         f"s_min = {t['s_min']:g}, min_support = {t.get('min_support', 'n/a')}; sampled answers per item: "
         f"{report.get('answer_samples', 0)}",
         f"- naturalness: {_inline((report.get('naturalness_lm') or {}).get('note', 'n/a'))}",
+        f"- calibration: {_inline(describe_calibration(report.get('calibration') or {}))}",
+        *[f"> **Calibration warning:** {_inline(w)}." for w in (report.get("calibration") or {}).get("warnings", [])],
         "",
         "## Verdicts",
         "",
