@@ -126,12 +126,16 @@ def test_diagnose_options_reach_diagnose_by_name(tmp_path):
     from squeeze.diagnose.options import diagnose_options
     from squeeze.diagnose.pipeline import DiagnoseConfig
 
-    # The demo's one diagnose option off diagnose's default: it runs the four attacks (issue 11).
+    # The demo's diagnose options off diagnose's defaults: it runs the four attacks (issue 11), each
+    # smaller than `squeeze attack` runs them (one relearn fold, 4 bits, leak@4).
     demo_options, diagnose_defaults = diagnose_options(DemoConfig()), diagnose_options(DiagnoseConfig())
     assert {k: v for k, v in demo_options.items() if demo_options[k] != diagnose_defaults[k]} == {
-        "attacks": "relearn,quantize,rephrase,sample"
+        "attacks": "relearn,quantize,rephrase,sample",
+        "relearn_folds": 1,
+        "quantize_bits": "4",
+        "sample_k": 4,
     }
-    assert Demo(DemoConfig(out=str(tmp_path), sample_k=4)).diagnose_config("ga").sample_k == 4
+    assert Demo(DemoConfig(out=str(tmp_path), sample_k=8)).diagnose_config("ga").sample_k == 8
     parsed = config_from_argv(["diagnose", "--model", "m", "--attacks", "quantize", "--sample-k", "4"], DiagnoseConfig)
     assert (parsed.attacks, parsed.sample_k) == ("quantize", 4)
     demo = DemoConfig(out=str(tmp_path), mmlu=100, mmlu_subjects="astronomy,virology", mmlu_seed=3, thresholds="t.yaml")

@@ -16,6 +16,11 @@ ALL_METHODS = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
 class DemoConfig(DiagnoseOptions):
     # Inherited: thresholds, the MMLU settings and the attacks' settings, handed on to every diagnose (with the judge).
     attacks: str = option("relearn,quantize,rephrase,sample", "attacks run by every diagnose (issue 11; '' : none)")
+    # Smaller than `squeeze attack`'s defaults so that the demo's time goes to more methods, not to
+    # repeating each attack (issue 11 item 4): one relearn fold, one bit width, leak@4.
+    relearn_folds: int = option(1, "relearn: 1 fold in the demo (train on half A, measure B); 2 measures every item")
+    quantize_bits: str = option("4", "quantize: bit widths in the demo (4: the coarser of squeeze attack's 8,4)")
+    sample_k: int = option(4, "sample: answers per question in the demo (leak@4)")
     out: str = option("runs/demo", "run directory of the whole pipeline")
     people: int = option(100, "people in the fictitious world")
     world_seed: int = option(0, "seed of the world")
