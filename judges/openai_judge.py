@@ -4,7 +4,17 @@ Similarity and Naturalness are asked in two separate calls, each with its own ve
 prompt (`judges/prompts/{similarity,naturalness}_<version>.txt`) and each answered with
 one `{"score": n, "reason": "..."}`: a judge given one criterion at a time does not let one
 score pull the other. The two calls of an item run concurrently; at most `concurrency`
-requests are in flight overall (an asyncio.Semaphore).
+requests are in flight overall.
+
+A server slower than these settings assume (one CPU serving requests one at a time, as
+`transformers serve` or a small `vllm serve` does) answers the requests at the back of its
+queue only after the client's timeout. So the cap adapts (`AdaptiveLimit`): each time a
+request times out while others were in flight, the cap halves (down to 1) and the judge says
+so on stderr, and that time-out does not count against `max_attempts` (it measured the queue,
+not the request). A time-out of a request that was alone in flight counts as usual. Each
+request asks for at most `max_tokens` = 96 new tokens: a verdict is one JSON object with a
+score and one short sentence (~40 tokens); a model that rambles on is cut off early instead of
+holding a slow server for 256 tokens.
 
 Failures. The openai client's own retries are turned off so that the cap is ours: a
 request that meets a 408/409/429, a 5xx, a timeout, a dropped connection, a body that is
@@ -31,6 +41,7 @@ import asyncio
 import dataclasses
 import math
 import random
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -43,6 +54,9 @@ from judges.redact import redact
 
 _RETRY_STATUS = {408, 409, 429}
 _PLACEHOLDER_KEY = "no-key-needed"
+# {"score": 5, "reason": "<one short sentence>"} is ~40 tokens in the usual tokenizers; 96
+# leaves room for a longer sentence and stops a model that rambles on (issue 15).
+VERDICT_MAX_TOKENS = 96
 
 
 @dataclass
@@ -55,9 +69,10 @@ class OpenAIJudgeConfig:
     backoff_base_s: float = 0.5  # back-off before retry k is uniform in [0, base * 2**(k-1)]
     backoff_max_s: float = 30.0
     temperature: float = 0.0
-    max_tokens: int = 256
+    max_tokens: int = VERDICT_MAX_TOKENS
     json_mode: bool = True  # ask for response_format=json_object (dropped on a 400)
     prompt_version: str = "v1"
+    adapt_concurrency: bool = True  # halve the cap when requests time out behind others (AdaptiveLimit)
 
     def __post_init__(self):
         for name in ("concurrency", "max_attempts", "max_tokens"):
@@ -80,6 +95,41 @@ def _build_config(config: dict) -> OpenAIJudgeConfig:
     return OpenAIJudgeConfig(**config)
 
 
+class AdaptiveLimit:
+    """At most `limit` holders at once; `timed_out()` halves the limit (never below 1).
+
+    An asyncio.Semaphore whose size can shrink while it is held: `acquire()` waits until fewer
+    than `limit` requests are in flight and returns how many were in flight with this one."""
+
+    def __init__(self, limit: int, report=None):
+        self.limit, self.start = limit, limit
+        self.in_flight = 0
+        self._changed = asyncio.Condition()
+        self._report = report or (lambda text: print(text, file=sys.stderr, flush=True))
+
+    async def acquire(self) -> int:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+            return self.in_flight
+
+    async def release(self) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    def timed_out(self, timeout_s: float) -> bool:
+        """Lower the limit after a time-out; True when it was lowered."""
+        if self.limit <= 1:
+            return False
+        before, self.limit = self.limit, max(1, self.limit // 2)
+        self._report(
+            f"openai judge: a request timed out after {timeout_s:g}s with others in flight; the server is slower "
+            f"than concurrency {before} allows: concurrency {before} -> {self.limit}"
+        )
+        return True
+
+
 class OpenAIJudge:
     backend = "openai"
 
@@ -96,6 +146,8 @@ class OpenAIJudge:
         # Part of every cache key: another server serving the same model name is another judge.
         self.server = (self.config.base_url or "https://api.openai.com/v1").rstrip("/")
         self._secrets = [self._api_key] if self._api_key else []  # masked in every error a server sends back
+        self._report = None  # where concurrency changes are said: stderr unless a test or caller sets one
+        self.concurrency_used = self.config.concurrency  # the cap at the end of the last judge() call
 
     # -- public API -----------------------------------------------------------------------
 
@@ -122,7 +174,7 @@ class OpenAIJudge:
             timeout=self.config.timeout_s,
             max_retries=0,
         )
-        semaphore = asyncio.Semaphore(self.config.concurrency)
+        semaphore = AdaptiveLimit(self.config.concurrency, self._report)
 
         async def one(index: int, item: JudgeItem) -> Judgment:
             start = time.perf_counter()
@@ -142,11 +194,12 @@ class OpenAIJudge:
         try:
             return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
         finally:
+            self.concurrency_used = semaphore.limit
             await client.close()
 
     # -- one aspect of one item, with retries ---------------------------------------------
 
-    async def _ask(self, client, semaphore: asyncio.Semaphore, aspect: str, item: JudgeItem) -> AspectAnswer:
+    async def _ask(self, client, semaphore: AdaptiveLimit, aspect: str, item: JudgeItem) -> AspectAnswer:
         import openai
 
         messages = render_messages(aspect, self.prompt_version, item)
@@ -157,14 +210,18 @@ class OpenAIJudge:
             attempt += 1
             retry_after = 0.0
             json_mode = False
+            sharing = 1  # requests in flight when this one was admitted, itself included
             try:
-                async with semaphore:
+                sharing = await semaphore.acquire()
+                try:
                     json_mode = self._json_mode  # read once admitted: an earlier 400 may have cleared it
                     # The client's timeout bounds each read; this bounds the whole request, so a
                     # server that trickles its body a byte at a time cannot hold it forever.
                     content = await asyncio.wait_for(
                         self._create(client, messages, json_mode), timeout=self.config.timeout_s
                     )
+                finally:
+                    await semaphore.release()
             except openai.BadRequestError as exc:
                 if json_mode:
                     # The server may not support response_format: drop it and repeat at once.
@@ -178,6 +235,11 @@ class OpenAIJudge:
                 problem, retry_after = f"HTTP {exc.status_code}: {self._message(exc)}", _retry_after(exc)
             except (openai.APITimeoutError, asyncio.TimeoutError):
                 problem = f"timed out after {self.config.timeout_s:g}s"
+                if self.config.adapt_concurrency and sharing > 1 and semaphore.timed_out(self.config.timeout_s):
+                    # It waited behind the others in the server's queue: try again at the lower cap,
+                    # without spending an attempt (bounded: the cap halves each time, down to 1).
+                    attempt -= 1
+                    continue
             except openai.APIConnectionError as exc:
                 problem = f"connection error: {self._message(exc)}"
             except (openai.APIError, ValueError) as exc:  # a 200 whose body is not a chat completion

@@ -162,6 +162,36 @@ def test_concurrency_limit_holds():
         assert 2 <= server.max_in_flight <= 3
 
 
+def test_a_server_slower_than_the_settings_lowers_the_concurrency_and_says_so(capsys):
+    """A one-at-a-time server (as `transformers serve` on a CPU) and 16 requests in flight: the
+    ones at the back of its queue time out. Without adapting, items are lost to time-outs; with
+    it (the default) the cap halves, the judge says so, and every item is judged."""
+    batch = items(6)
+    with JudgeServer(latency_s=0.2, serial=True) as server:
+        fixed = judge_for(server, concurrency=16, timeout_s=1.0, max_attempts=2, adapt_concurrency=False)
+        lost = [j for j in fixed.judge(batch) if j.error]
+        assert lost and all("timed out" in j.error for j in lost)
+        assert fixed.concurrency_used == 16 and "concurrency 16 -> 8" not in capsys.readouterr().err
+    with JudgeServer(latency_s=0.2, serial=True) as server:
+        adaptive = judge_for(server, concurrency=16, timeout_s=1.0)
+        judgments = adaptive.judge(batch)
+        for item, judgment in zip(batch, judgments, strict=False):
+            check_scores(item, judgment)
+        assert adaptive.concurrency_used < 16
+        err = capsys.readouterr().err
+        assert "concurrency 16 -> 8" in err and "slower than concurrency" in err
+
+
+def test_each_request_asks_for_a_verdict_sized_answer():
+    from judges.openai_judge import VERDICT_MAX_TOKENS
+
+    with JudgeServer() as server:
+        check_scores(items(1)[0], judge_for(server).judge(items(1))[0])
+        assert server.max_tokens == [VERDICT_MAX_TOKENS] * 2 and VERDICT_MAX_TOKENS == 96
+        judge_for(server, max_tokens=300).judge(items(1, prefix="other"))
+        assert server.max_tokens[2:] == [300, 300]
+
+
 def test_api_key_comes_from_the_named_variable_and_is_never_written(server, monkeypatch):
     """squeeze's factory reads the variable the spec names and hands the key to the judge."""
     from squeeze.core.errors import ConfigError

@@ -17,7 +17,10 @@ hostile server would (issue 14): answer 401 with a body that echoes the request'
 Authorization header (`401_echo_key`), answer with the fenced generation alone
 (`echo_generation`), answer with two verdict objects (`two_verdicts`), or send a valid
 answer a byte every `trickle_s` seconds (`trickle`). It counts every request, per item too,
-and can add a fixed latency to each; GET /stats returns the counters as JSON.
+and can add a fixed latency to each; GET /stats returns the counters as JSON. With
+`serial=True` it answers one request at a time, as a single-process model server on a CPU
+does (`transformers serve`): the others wait in its queue, and one the client gave up on is
+still worked through.
 
     with JudgeServer(latency_s=0.05) as server:
         judge = OpenAIJudge(base_url=server.base_url, model="rule")
@@ -125,8 +128,10 @@ class JudgeServer:
         slow_s: float = 2.0,
         reject_response_format: bool = False,
         trickle_s: float = 0.2,
+        serial: bool = False,
     ):
         self.latency_s = latency_s
+        self.serial = threading.Lock() if serial else None
         self.slow_s = slow_s  # how long a "slow" answer takes: set it past the client timeout
         self.trickle_s = trickle_s  # seconds between the bytes of a "trickle" body
         self.reject_response_format = reject_response_format
@@ -138,6 +143,7 @@ class JudgeServer:
         self.log: list[dict] = []  # one entry per request: index, aspect, generation, fault
         self.authorizations: list[str] = []
         self.response_formats: list[object] = []
+        self.max_tokens: list[object] = []  # each request's max_tokens
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests the server held at once
         self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
@@ -193,6 +199,7 @@ class JudgeServer:
             self.per_aspect[aspect][generation] += 1
             self.authorizations.append(authorization)
             self.response_formats.append(body.get("response_format"))
+            self.max_tokens.append(body.get("max_tokens"))
         fault = self.plan.take(index, generation, aspect)
         with self._lock:
             self.log.append({"index": index, "aspect": aspect, "generation": generation, "fault": fault})
@@ -274,7 +281,11 @@ def _make_handler(server: JudgeServer):
                 server.in_flight += 1
                 server.max_in_flight = max(server.max_in_flight, server.in_flight)
             try:
-                self._answer(body, index, aspect, generation, reference, fault)
+                if server.serial is not None:
+                    with server.serial:
+                        self._answer(body, index, aspect, generation, reference, fault)
+                else:
+                    self._answer(body, index, aspect, generation, reference, fault)
             finally:
                 with server._lock:
                     server.in_flight -= 1
