@@ -107,7 +107,7 @@ class BinScorer:
     def _chunks(self):
         """Item indices in chunks of at most `batch_size` sequences. Items go in order of their
         packed row's width, so a chunk's rows need little padding: the attention over a row costs
-        the square of its padded width (about 20% of a tracked call on the default world)."""
+        the square of its padded width (on the default world's budget: 63 to 53 ms a call, measured once)."""
         chunk, size = [], 0
         for i in sorted(range(len(self.items)), key=lambda i: self.items[i].width):
             item = self.items[i]
