@@ -354,11 +354,10 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
 def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_dir, reference_dir, inputs) -> dict:
     import pandas as pd
 
-    from squeeze.bins.binner import BinnerSettings, build_bins
     from squeeze.core.config import to_yaml
-    from squeeze.core.failures import check_judged
-    from squeeze.core.provenance import now_utc, provenance
+    from squeeze.core.provenance import now_utc
     from squeeze.core.rundir import RunDir, write_jsonl, write_parquet, write_text
+    from squeeze.diagnose.openunlearning import write_openunlearning_files
     from squeeze.diagnose.report import assemble_report, write_outputs
     from squeeze.lm.generation import generate_answers
     from squeeze.lm.models import load_model, load_tokenizer
@@ -372,6 +371,52 @@ def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_
         say(f"preset {cfg.preset}: " + ", ".join(preset_set))
 
     reference, tok = load_model(reference_dir, **load).eval(), load_tokenizer(reference_dir)
+    bins, bins_from, settings = _reference_bins(out, cfg, reference, tok, reference_dir, run_dir, forget, say)
+    gen = dict(n=1, mode="greedy", max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    questions = [r.question for r in forget]
+    ref_scores = score_bins(reference, tok, bins, forget, 0, cfg.batch_size, cfg.progress)
+    ref_answers = [c[0].text for c in generate_answers(reference, tok, questions, progress=cfg.progress, **gen)]
+
+    model = load_model(model_dir, **load).eval()
+    model_tok, own_tok = checkpoint_tokenizer(model_dir, tok, forget)
+    if not own_tok:
+        say(f"{model_dir} has no tokenizer; using the reference's")
+    scores = pd.concat(
+        [ref_scores, score_bins(model, model_tok, bins, forget, 1, cfg.batch_size, cfg.progress)],
+        ignore_index=True,
+    )
+    write_parquet(out / "logprobs.parquet", scores)
+    rows, answers = _checkpoint_answers(cfg, model, model_tok, inputs, ref_answers, load, gen)
+    write_jsonl(out / "generations.jsonl", rows)
+    metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)
+    judged = _judge_and_attack(out, cfg, model, model_tok, (reference, tok, reference_dir), inputs, load, rows, answers)
+    del model
+    greedy_judgments, sample_judgments, attacks, judge = judged
+    report = assemble_report(
+        cfg,
+        inputs,
+        scores,
+        rows,
+        greedy_judgments,
+        metrics,
+        judge,
+        run_dir,
+        paths={"model": str(model_dir), "reference_model": str(reference_dir), "bins": bins_from},
+        sample_judgments=sample_judgments,
+        attacks=attacks,
+    )
+    report["provenance"] = _provenance(cfg, inputs, settings, load, started, run_dir)
+    write_outputs(out, report, scores, cfg.top_examples)
+    write_openunlearning_files(out, metrics["openunlearning"])
+    say(f"wrote {out}/report.md")
+    return report
+
+
+def _reference_bins(out: Path, cfg, reference, tok, reference_dir: Path, run_dir, forget, say):
+    """(bins, where they came from, the binner's settings): reused when a stored set matches,
+    else built from the reference's beam search. Resolves batch_size=auto first."""
+    from squeeze.bins.binner import BinnerSettings, build_bins
+
     if cfg.batch_size == "auto":
         from squeeze.bins.binner import model_fingerprint
         from squeeze.lm.runtime import batch_size_for_records
@@ -395,31 +440,27 @@ def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_
         lambda: build_bins(reference, tok, forget, settings, progress=cfg.progress),
     )
     say(f"bins: {bins_from} ({len(bins)} items)")
-    gen = dict(n=1, mode="greedy", max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
-    questions = [r.question for r in forget]
-    ref_scores = score_bins(reference, tok, bins, forget, 0, cfg.batch_size, cfg.progress)
-    ref_answers = [c[0].text for c in generate_answers(reference, tok, questions, progress=cfg.progress, **gen)]
+    return bins, bins_from, settings
 
-    model = load_model(model_dir, **load).eval()
-    model_tok, own_tok = checkpoint_tokenizer(model_dir, tok, forget)
-    if not own_tok:
-        say(f"{model_dir} has no tokenizer; using the reference's")
-    scores = pd.concat(
-        [ref_scores, score_bins(model, model_tok, bins, forget, 1, cfg.batch_size, cfg.progress)],
-        ignore_index=True,
-    )
-    write_parquet(out / "logprobs.parquet", scores)
+
+def _checkpoint_answers(cfg, model, model_tok, inputs: dict, ref_answers: list[str], load: dict, gen: dict):
+    """(generations.jsonl rows, greedy answer texts per split): the checkpoint's greedy answer and
+    sampled answers per forget item, beside the reference's and (with --retain-model) the retain
+    model's; greedy answers to the utility splits for the conventional metrics."""
+    from squeeze.lm.generation import generate_answers
+
+    forget = inputs["forget"]
+    questions = [r.question for r in forget]
+    splits = ("forget", "retain", "world_facts", "real_authors")
     generated = {
         split: [
-            c[0] for c in generate_answers(model, model_tok, [r.question for r in recs], progress=cfg.progress, **gen)
+            c[0]
+            for c in generate_answers(
+                model, model_tok, [r.question for r in inputs[split]], progress=cfg.progress, **gen
+            )
         ]
-        for split, recs in (
-            ("forget", forget),
-            ("retain", inputs["retain"]),
-            ("world_facts", inputs["world_facts"]),
-            ("real_authors", inputs["real_authors"]),
-        )
-        if recs
+        for split in splits
+        if inputs[split]
     }
     answers = {split: [c.text for c in cands] for split, cands in generated.items()}
     samples = (
@@ -452,22 +493,31 @@ def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_
         }
         for i, (r, g, rg, drawn) in enumerate(zip(forget, generated["forget"], ref_answers, samples, strict=False))
     ]
-    write_jsonl(out / "generations.jsonl", rows)
-    metrics = conventional_metrics(cfg, model, model_tok, inputs, answers, load, reference, tok, reference_dir)
-    attacks = None
+    return rows, answers
+
+
+def _judge_and_attack(out: Path, cfg, model, model_tok, reference_lm: tuple, inputs, load, rows, answers):
+    """(greedy judgments, sampled judgments per row, the attacks' (rows, block) or None, the judge).
+
+    One judge for the answers and the attacks (issue 11: they reuse the loaded checkpoint and the
+    greedy judgments). judgments.jsonl is written before the unjudged share is checked, so a
+    diagnosis that fails on it can still be inspected."""
+    from squeeze.core.failures import check_judged
+    from squeeze.core.rundir import write_jsonl
     from squeeze.diagnose.judging import opened_judge
 
+    reference, tok, reference_dir = reference_lm
+    attacks = None
     with opened_judge(cfg.judge, diagnose_reference(reference, tok, reference_dir)) as judge:
         judgments = judge_answers(judge, rows, cfg.progress)
         greedy_judgments, sample_judgments = judgments[: len(rows)], judgments[len(rows) :]
-        if cfg.attacks:  # issue 11: the attacks reuse the loaded checkpoint, the judge and the greedy answers
+        if cfg.attacks:
             from squeeze.diagnose.attack_step import attack_checkpoint
 
             attacks = attack_checkpoint(
                 cfg, model, model_tok, tok, inputs, judge, load, answers["forget"], greedy_judgments
             )
             write_jsonl(out / "attacks.jsonl", attacks[0])
-    del model
     write_jsonl(
         out / "judgments.jsonl",
         [
@@ -476,26 +526,19 @@ def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_
         ]
         + [{**j.to_dict(), "meta": {"sample": True}} for j in sample_judgments],
     )
-    # Judgments are on disk for inspection; a diagnosis built mostly on failed ones is not written.
     check_judged(greedy_judgments, cfg.max_unjudged, f"squeeze diagnose {out}")
     by_item: dict[str, list] = {}
     for j in sample_judgments:
         by_item.setdefault(j.item_id.rsplit("#sample", 1)[0], []).append(j)
-    report = assemble_report(
-        cfg,
-        inputs,
-        scores,
-        rows,
-        greedy_judgments,
-        metrics,
-        judge,
-        run_dir,
-        paths={"model": str(model_dir), "reference_model": str(reference_dir), "bins": bins_from},
-        sample_judgments=[by_item.get(r["item_id"], []) for r in rows],
-        attacks=attacks,
-    )
+    return greedy_judgments, [by_item.get(r["item_id"], []) for r in rows], attacks, judge
+
+
+def _provenance(cfg, inputs: dict, settings, load: dict, started, run_dir) -> dict:
+    """report.json's provenance: versions, seeds, the data's sha256, device, the run's config."""
+    from squeeze.core.provenance import provenance
+
     run_cfg = run_config(run_dir)
-    report["provenance"] = provenance(
+    record = provenance(
         config=cfg,
         seeds={"bins": settings.seed, "mmlu": cfg.mmlu_seed, "run": run_cfg.get("seed")},
         data=[
@@ -511,13 +554,8 @@ def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_
         started=started,
     )
     if run_cfg:
-        report["provenance"]["run_config"] = run_cfg
-    write_outputs(out, report, scores, cfg.top_examples)
-    from squeeze.diagnose.openunlearning import write_openunlearning_files
-
-    write_openunlearning_files(out, metrics["openunlearning"])
-    say(f"wrote {out}/report.md")
-    return report
+        record["run_config"] = run_cfg
+    return record
 
 
 def run(cfg: DiagnoseConfig) -> Path:

@@ -387,10 +387,16 @@ def _robustness_rows(summary: VerdictSummary, leak) -> list[str]:
 
 
 def render_markdown(report: dict, top_examples: int = 5) -> str:
-    from squeeze.diagnose.calibration_check import describe as describe_calibration
-    from squeeze.diagnose.verdict import ALL_VERDICTS
+    lines = _header_lines(report) + _verdict_lines(report) + _statistics_lines(report) + _leakage_lines(report)
+    lines += _example_lines(report, top_examples) + _closing_lines(report)
+    return "\n".join(lines)
 
-    v, t, leak = report["verdicts"], report["thresholds"], report.get("leakage")
+
+def _header_lines(report: dict) -> list[str]:
+    """What was diagnosed, with which judge, thresholds and calibration."""
+    from squeeze.diagnose.calibration_check import describe as describe_calibration
+
+    t = report["thresholds"]
     lines = [
         f"# Diagnosis of {_inline(report['model'])}",
         "",
@@ -407,9 +413,17 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
         "## Verdicts",
         "",
     ]
+    return lines
+
+
+def _verdict_lines(report: dict) -> list[str]:
+    """The verdict table with intervals, truncation and the attacks' section."""
+    from squeeze.diagnose.verdict import ALL_VERDICTS
+
+    v, leak = report["verdicts"], report.get("leakage")
     summary = VerdictSummary.from_dict(v)
     header = "| verdict | items | rate of judged [95% interval] |" + (" leaking items |" if leak else "")
-    lines += [header, "|---|---:|---:|" + ("---:|" if leak else "")]
+    lines = [header, "|---|---:|---:|" + ("---:|" if leak else "")]
     for name in ALL_VERDICTS:
         rate = summary.rate(name).text(counts=False)
         rate = f"({rate} of all)" if name == "unjudged" else rate
@@ -430,12 +444,17 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
             f"Answers stop at end of sequence (at most {gen['max_new_tokens']} new tokens); "
             f"cut off at that limit: {cut.text()}, never judged as complete."
         )
-    js = report["judge_scores"]
     if report.get("attacks"):
         from squeeze.attacks.report import render_section
 
         lines += ["", *render_section(report["attacks"])]
-    lines += [
+    return lines
+
+
+def _statistics_lines(report: dict) -> list[str]:
+    """Judge score means, the squeeze statistics and the conventional metrics."""
+    js = report["judge_scores"]
+    lines = [
         "",
         f"Mean Similarity {_num(js['similarity_mean'])}, mean Naturalness {_num(js['naturalness_mean'])} (0-5); "
         f"unparsed judge answers: {js['unparsed_items']} of {js['items']}.",
@@ -470,18 +489,29 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
     lines += [f"| {k} | {_num(val, 4)} |" for k, val in sorted(report["metrics"].items())]
     for name, groups in sorted(report.get("aggregates", {}).items()):
         lines.append(f"| aggregate {name} | " + ", ".join(f"{g} {_num(x, 3)}" for g, x in groups.items()) + " |")
-    if leak:
-        lines += [
-            "",
-            "## Fact leakage (world oracle)",
-            "",
-            f"{_rate_text(leak.get('leak'))} of greedy answers still state the fact "
-            f"(reference model: {_rate_text(report['before'].get('leak'))}; {_chance_text(report)}). "
-            f"Leaking items judged spurious or retained: {_pct(leak['leaking_judged_knows'])}; non-leaking items judged forgotten "
-            f"or collapsed: {_pct(leak['clean_judged_gone'])}; agreement {_pct(leak['agreement'])}, Cohen's kappa {_num(leak['kappa'])}.",
-        ]
+    return lines
+
+
+def _leakage_lines(report: dict) -> list[str]:
+    """The world oracle's leak rate beside the reference's and the chance baseline."""
+    leak = report.get("leakage")
+    if not leak:
+        return []
+    return [
+        "",
+        "## Fact leakage (world oracle)",
+        "",
+        f"{_rate_text(leak.get('leak'))} of greedy answers still state the fact "
+        f"(reference model: {_rate_text(report['before'].get('leak'))}; {_chance_text(report)}). "
+        f"Leaking items judged spurious or retained: {_pct(leak['leaking_judged_knows'])}; non-leaking items judged forgotten "
+        f"or collapsed: {_pct(leak['clean_judged_gone'])}; agreement {_pct(leak['agreement'])}, Cohen's kappa {_num(leak['kappa'])}.",
+    ]
+
+
+def _example_lines(report: dict, top_examples: int) -> list[str]:
+    """The items where the unlearning is most clearly spurious."""
     examples = spurious_examples(report, top_examples)
-    lines += ["", "## Where the unlearning is most clearly spurious", ""]
+    lines = ["", "## Where the unlearning is most clearly spurious", ""]
     if not examples:
         lines += ["No item was judged spurious.", ""]
     for item in examples:
@@ -496,7 +526,12 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
             f"{_num(item.target_logp_sum_drop, 3)} nats ({_num(item.target_logp_mean_drop, 3)}/token){leak_note}",
             "",
         ]
-    lines += ["## Conclusion", "", report["conclusion"], ""]
+    return lines
+
+
+def _closing_lines(report: dict) -> list[str]:
+    """The conclusion and the provenance."""
+    lines = ["## Conclusion", "", report["conclusion"], ""]
     prov = report.get("provenance")
     if prov:
         commit = (prov.get("git_commit") or "no git")[:12] + ("+dirty" if prov.get("git_dirty") else "")
@@ -509,7 +544,7 @@ def render_markdown(report: dict, top_examples: int = 5) -> str:
             "Versions, seeds, the full config and data sha256 are in report.json (`provenance`).",
             "",
         ]
-    return "\n".join(lines)
+    return lines
 
 
 def write_outputs(out: Path, report: dict, scores, top_examples: int = 5) -> None:
