@@ -35,6 +35,18 @@ OBJECTIVES: dict[str, Objective] = {
     "bs_s": BS_S,
 }
 
+# How papers and tables write each method (leaderboards, figure legends).
+DISPLAY_NAMES: dict[str, str] = {
+    "ga": "GA",
+    "graddiff": "GradDiff",
+    "npo": "NPO",
+    "simnpo": "SimNPO",
+    "wga": "WGA",
+    "rmu": "RMU",
+    "bs_t": "BS-T",
+    "bs_s": "BS-S",
+}
+
 # Logit-based retain losses; RMU's activation-based one (rmu_retain_loss) is called directly.
 RETAIN_LOSSES = {"nll": nll_retain_loss, "nll_token": token_nll_retain_loss, "kl": kl_retain_loss}
 

@@ -112,11 +112,12 @@ def plot_bin_logprob_change(scores, path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_leaderboard(rows: Sequence, path, marker: str = "*") -> Path:
+def plot_leaderboard(rows: Sequence, path, marker: str = "*", dpi: int = 120, names=None) -> Path:
     """Stacked verdict rates per run (leaderboard BoardRows), the spurious share's 95% interval
     as an error bar; forget Prob and ROUGE-L as markers, the fact leak with its interval;
-    flagged runs starred."""
+    flagged runs starred. `names(run)`: the label a run is shown by (display names: GA, BS-T...)."""
     plt = pyplot()
+    names = names or (lambda run: run)
     n = len(rows)
     fig, ax = plt.subplots(figsize=(8.4, 1.6 + 0.5 * n))
     y = np.arange(n)[::-1]
@@ -152,10 +153,7 @@ def plot_leaderboard(rows: Sequence, path, marker: str = "*") -> Path:
         )
     ax.set_yticks(
         y,
-        [
-            f"{r.run} (n={r.verdicts.n_judged}) {marker}" if r.flag else f"{r.run} (n={r.verdicts.n_judged})"
-            for r in rows
-        ],
+        [f"{names(r.run)} (n={r.verdicts.n_judged})" + (f" {marker}" if r.flag else "") for r in rows],
     )
     for tick, r in zip(ax.get_yticklabels(), rows, strict=False):
         if r.flag:
@@ -169,4 +167,4 @@ def plot_leaderboard(rows: Sequence, path, marker: str = "*") -> Path:
         title += f"\n{marker} red: conventional metrics say forgotten, the judge finds it spurious"
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=dpi)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from squeeze.attacks import ATTACKS
-from squeeze.core.errors import DataError
+from squeeze.core.errors import ConfigError, DataError
 from squeeze.core.intervals import Rate
 from squeeze.core.provenance import ROW_FIELDS, row_fields
 from squeeze.diagnose.rows import MIN_RESOLVABLE_ITEMS, VerdictSummary
@@ -90,6 +90,26 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("flag", "flag", "text"),
 )
 RATE_KEYS = ("spurious", "forgotten", "collapsed", "retained")
+# Which way is better for an unlearned model, shown as an arrow in the HTML header. Columns
+# without a clear direction (mean Naturalness, truth ratio, squeeze statistics) get none.
+BETTER: dict[str, str] = {
+    "spurious": "lower",
+    "forgotten": "higher",
+    "collapsed": "lower",
+    "retained": "lower",
+    "unjudged": "lower",
+    "similarity": "lower",
+    "leak_rate": "lower",
+    "forget_prob": "lower",
+    "forget_rouge": "lower",
+    "forget_quality": "higher",
+    "model_utility": "higher",
+    "mmlu_accuracy": "higher",
+    "forgotten_robust": "higher",
+    **{f"recovery_{name}": "lower" for name in ATTACKS},
+}
+# Shown in the HTML only, after n: which model and which data each row is about.
+HTML_EXTRA_COLUMNS = (("model", "model", "text"), ("dataset", "dataset", "text"))
 METRIC_KEYS = (
     "forget_prob",
     "forget_rouge",
@@ -149,6 +169,23 @@ class BoardRow:
 
 
 _MISSING = object()
+
+
+def display_name(run: str) -> str:
+    """`bs_t` -> `BS-T`, `npo: long-run` -> `NPO: long-run`: a method id as papers write it."""
+    from methods import DISPLAY_NAMES
+
+    if run in DISPLAY_NAMES:
+        return DISPLAY_NAMES[run]
+    method, sep, rest = run.partition(": ")
+    return f"{DISPLAY_NAMES[method]}: {rest}" if sep and method in DISPLAY_NAMES else run
+
+
+def _short(path: str | None, parts: int = 2) -> str | None:
+    """The last `parts` components of a path (a model folder is often `RUN/model`)."""
+    if not path:
+        return None
+    return "/".join(Path(str(path)).parts[-parts:])
 
 
 def _rate_value(value) -> float | None:
@@ -222,6 +259,10 @@ def read_row(path: str | os.PathLike) -> BoardRow:
     )
     # Rates other stages put beside the verdicts (issue 11: forgotten_robust, recovery_<attack>).
     row.extras.update(verdicts.extras)
+    # The HTML's model / dataset columns and its link to the run's report (issue 15, item 7).
+    row.extras["model"] = _short(report.get("model"))
+    row.extras["dataset"] = _short(report.get("world") or report.get("forget"), 1)
+    row.extras["report_md"] = str(diag / "report.md")
     dynamics = run / "dynamics_summary.json" if run is not None else None
     if dynamics is not None and dynamics.is_file():
         mean = _read(dynamics).get("mean", {})
@@ -395,26 +436,62 @@ document.querySelectorAll('table.board th').forEach(function (th, i) {
 """
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table.board { border-collapse: collapse; font-size: 14px; }
-table.board th, table.board td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
-table.board th { background: #f0f0f0; cursor: pointer; user-select: none; }
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 100%; }
+div.scroll { overflow-x: auto; max-width: 100%; }
+table.board { border-collapse: collapse; font-size: 13px; }
+table.board th, table.board td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+table.board th { background: #f0f0f0; cursor: pointer; user-select: none; vertical-align: bottom;
+  white-space: normal; min-width: 3.5em; max-width: 7.5em; }
 table.board th[data-dir=asc]::after { content: " \\25B2"; } table.board th[data-dir=desc]::after { content: " \\25BC"; }
+table.board th[data-better=lower]::before { content: "\\2193 "; color: #2a7; }
+table.board th[data-better=higher]::before { content: "\\2191 "; color: #2a7; }
+table.board td { white-space: nowrap; } table.board td.list { white-space: normal; min-width: 18em; }
 table.board td.text { text-align: left; } tr.flag { background: #ffe9e6; } .marker { color: #c0392b; font-weight: bold; }
 """
 
 
-def to_html(rows: list[BoardRow], rule: DisagreementRule) -> str:
+def _html_columns(rows: list[BoardRow]) -> list[tuple[str, str, str]]:
     cols = _shown(rows)
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
+    at = next(i for i, c in enumerate(cols) if c[0] == "run") + 1 + any(c[0] == "n" for c in cols)
+    extra = [c for c in HTML_EXTRA_COLUMNS if any(r.get(c[0]) for r in rows)]
+    return cols[:at] + extra + cols[at:]
+
+
+def _report_link(r: BoardRow, out: Path | None) -> str | None:
+    target = r.get("report_md")
+    if not target or not Path(target).is_file():
+        return None
+    if out is not None:
+        try:
+            return Path(os.path.relpath(Path(target).resolve(), Path(out).resolve())).as_posix()
+        except ValueError:  # another drive (Windows): an absolute link
+            pass
+    return Path(target).resolve().as_uri()
+
+
+def to_html(rows: list[BoardRow], rule: DisagreementRule, out: str | os.PathLike | None = None) -> str:
+    """The sortable HTML table: display names linking to each run's report.md (relative to
+    `out`, where the page is written), model and dataset columns, arrows saying which way is
+    better; the table scrolls inside its box rather than widen the page."""
+    cols = _html_columns(rows)
+    head = ""
+    for key, header, _ in cols:
+        better = BETTER.get(key)
+        hint = f' data-better="{better}" title="{better} is better"' if better else ""
+        head += f"<th{hint}>{html.escape(header)}</th>"
     body = []
     for r in rows:
         cells = []
         for key, _, kind in cols:
             if key == "flag":
                 cells.append(f'<td class="text marker">{MARKER if r.flag else ""}</td>')
+            elif key == "run":
+                name, link = html.escape(display_name(r.run)), _report_link(r, Path(out) if out else None)
+                text = f'<a href="{html.escape(link, quote=True)}">{name}</a>' if link else name
+                cells.append(f'<td class="text" title="{html.escape(r.run, quote=True)}">{text}</td>')
             elif kind == "text":
-                cells.append(f'<td class="text">{html.escape(_cell(r.get(key), kind))}</td>')
+                wrap = " list" if key == "tied" else ""  # a list of run names wraps; other cells keep one line
+                cells.append(f'<td class="text{wrap}">{html.escape(_cell(r.get(key), kind))}</td>')
             else:
                 value = r.get(key)
                 number = _rate_value(value)
@@ -422,11 +499,14 @@ def to_html(rows: list[BoardRow], rule: DisagreementRule) -> str:
                 cells.append(f'<td data-v="{raw}">{html.escape(_cell(value, kind))}</td>')
         body.append(f"<tr{' class=flag' if r.flag else ''}>" + "".join(cells) + "</tr>")
     return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>squeeze leaderboard</title>'
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>squeeze leaderboard</title>'
         f"<style>{_CSS}</style></head><body>\n<h1>squeeze leaderboard</h1>\n"
         "<p>Judge verdicts (shares of judged forget items) beside conventional metrics and squeeze statistics. "
-        "Click a column to sort.</p>\n"
-        f'<table class="board"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table>\n"
+        "Click a column to sort; \u2193 / \u2191: lower / higher is better; a run's name links to its report.</p>\n"
+        f'<div class="scroll"><table class="board"><thead><tr>{head}</tr></thead><tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody></table></div>\n"
         f'<p><span class="marker">{MARKER}</span> = {html.escape(rule.describe())}.</p>\n'
         + "".join(f"<p>{html.escape(note)}</p>\n" for note in notes(rows))
         + f"<script>{_SORT_JS}</script>\n</body></html>\n"
@@ -443,17 +523,22 @@ def write_leaderboard(
     paths: Sequence[str | os.PathLike],
     out: str | os.PathLike | None = None,
     rule: DisagreementRule = DisagreementRule(),
+    figure_format: str = "png",
+    dpi: int = 120,
 ) -> tuple[list[BoardRow], dict[str, Path]]:
-    """Rows and the files written: leaderboard.md, .csv, .html and .png in `out`."""
+    """Rows and the files written: leaderboard.md, .csv, .html and the figure (.png, .pdf or .svg) in `out`."""
     from squeeze.core.rundir import write_text
     from squeeze.diagnose.plots import plot_leaderboard
+    from squeeze.track.plots import FIGURE_FORMATS
 
+    if figure_format not in FIGURE_FORMATS or dpi < 10:
+        raise ConfigError(f"figure format must be one of {list(FIGURE_FORMATS)} and dpi at least 10")
     rows = build_rows(paths, rule)
     out = Path(out) if out else default_out(paths)
     files = {
         "md": write_text(out / "leaderboard.md", to_markdown(rows, rule)),
         "csv": write_text(out / "leaderboard.csv", to_csv(rows)),
-        "html": write_text(out / "leaderboard.html", to_html(rows, rule)),
-        "png": plot_leaderboard(rows, out / "leaderboard.png"),
+        "html": write_text(out / "leaderboard.html", to_html(rows, rule, out)),
+        figure_format: plot_leaderboard(rows, out / f"leaderboard.{figure_format}", dpi=dpi, names=display_name),
     }
     return rows, files

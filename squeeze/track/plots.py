@@ -45,10 +45,15 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path) -> Path:
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def save_figure(fig, path, dpi: int = 120) -> Path:
+    """Write `fig` atomically in the format its suffix names (png, pdf or svg; png otherwise)."""
     path = Path(path)
+    suffix = path.suffix.lstrip(".").lower()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        fig.savefig(tmp, format=suffix if suffix in FIGURE_FORMATS else "png", dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)
     return path
 
