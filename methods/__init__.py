@@ -47,6 +47,15 @@ DISPLAY_NAMES: dict[str, str] = {
     "bs_s": "BS-S",
 }
 
+
+def display_name(label: str) -> str:
+    """`bs_t` -> `BS-T`, `npo: long-run` -> `NPO: long-run`: a method id as papers write it."""
+    if label in DISPLAY_NAMES:
+        return DISPLAY_NAMES[label]
+    method, sep, rest = label.partition(": ")
+    return f"{DISPLAY_NAMES[method]}: {rest}" if sep and method in DISPLAY_NAMES else label
+
+
 # Logit-based retain losses; RMU's activation-based one (rmu_retain_loss) is called directly.
 RETAIN_LOSSES = {"nll": nll_retain_loss, "nll_token": token_nll_retain_loss, "kl": kl_retain_loss}
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from methods import display_name
 from squeeze.attacks import ATTACKS
 from squeeze.core.errors import ConfigError, DataError
 from squeeze.core.intervals import Rate
@@ -169,16 +170,6 @@ class BoardRow:
 
 
 _MISSING = object()
-
-
-def display_name(run: str) -> str:
-    """`bs_t` -> `BS-T`, `npo: long-run` -> `NPO: long-run`: a method id as papers write it."""
-    from methods import DISPLAY_NAMES
-
-    if run in DISPLAY_NAMES:
-        return DISPLAY_NAMES[run]
-    method, sep, rest = run.partition(": ")
-    return f"{DISPLAY_NAMES[method]}: {rest}" if sep and method in DISPLAY_NAMES else run
 
 
 def _short(path: str | None, parts: int = 2) -> str | None:

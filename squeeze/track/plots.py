@@ -52,7 +52,10 @@ def save_figure(fig, path, dpi: int = 120) -> Path:
     """Write `fig` atomically in the format its suffix names (png, pdf or svg; png otherwise)."""
     path = Path(path)
     suffix = path.suffix.lstrip(".").lower()
-    with atomic_path(path) as tmp:
+    import matplotlib
+
+    # SVG keeps its text as text (editable, searchable), not as glyph outlines.
+    with atomic_path(path) as tmp, matplotlib.rc_context({"svg.fonttype": "none"}):
         fig.savefig(tmp, format=suffix if suffix in FIGURE_FORMATS else "png", dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)
     return path
@@ -68,16 +71,19 @@ def dynamics_deltas(dynamics: pd.DataFrame) -> pd.DataFrame:
     return deltas.where(np.isfinite(deltas))  # an empty bin (-inf) has no change
 
 
-def plot_dynamics(runs: Sequence[tuple[str, pd.DataFrame]], path) -> Path:
-    """One panel per (label, dynamics table): median change since step 0 with an IQR band."""
+def plot_dynamics(runs: Sequence[tuple[str, pd.DataFrame]], path, dpi: int = 120, share_y: bool = False) -> Path:
+    """One panel per (label, dynamics table): median change since step 0 with an IQR band;
+    `share_y`: one y range for every panel (else each its own)."""
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     n = len(runs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.8 * cols), 3.8 * rows), squeeze=False)
-    # Each panel keeps its own y range: one collapsing method must not flatten the others' squeeze.
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(max(6.4, 4.8 * cols), 3.8 * rows), squeeze=False, sharey="all" if share_y else "none"
+    )
+    # By default each panel keeps its own y range: one collapsing method must not flatten the others' squeeze.
     for ax, (label, dynamics) in zip(axes.flat, runs, strict=False):
         by_step = dynamics_deltas(dynamics).groupby(level="step")
         steps = np.array(sorted(by_step.groups))
@@ -103,7 +109,7 @@ def plot_dynamics(runs: Sequence[tuple[str, pd.DataFrame]], path) -> Path:
         fig.legend(handles, labels, loc="lower center", ncol=4 if cols > 1 else 2, frameon=False)
         fig.tight_layout(rect=(0, 0.12 / rows if cols > 1 else 0.16 / rows, 1, 0.93 if rows == 1 else 0.96))
     fig.suptitle("Target log-prob and bin masses: median over items, band = interquartile range", fontsize=11)
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=dpi)
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -117,7 +123,7 @@ def _pick(curves: Sequence[tuple[str, pd.DataFrame]], metrics) -> tuple[str, str
     return None
 
 
-def _plot_against_drop(curves, metrics, title: str, path) -> Path | None:
+def _plot_against_drop(curves, metrics, title: str, path, dpi: int = 120) -> Path | None:
     chosen = _pick(curves, metrics)
     if chosen is None:
         return None
@@ -146,17 +152,17 @@ def _plot_against_drop(curves, metrics, title: str, path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, frameon=False)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi=dpi)
 
 
-def plot_matched_forgetting(curves: Sequence[tuple[str, pd.DataFrame]], path) -> Path | None:
+def plot_matched_forgetting(curves: Sequence[tuple[str, pd.DataFrame]], path, dpi: int = 120) -> Path | None:
     """Leak (or Similarity) against the target's drop, one curve per run; None without a leak probe."""
-    return _plot_against_drop(curves, LEAK_METRICS, "Leak at matched forgetting", path)
+    return _plot_against_drop(curves, LEAK_METRICS, "Leak at matched forgetting", path, dpi)
 
 
-def plot_retain_vs_drop(curves: Sequence[tuple[str, pd.DataFrame]], path) -> Path | None:
+def plot_retain_vs_drop(curves: Sequence[tuple[str, pd.DataFrame]], path, dpi: int = 120) -> Path | None:
     """Retain accuracy (or log-prob) against the target's drop; None without a retain probe."""
-    return _plot_against_drop(curves, RETAIN_METRICS, "Retain performance at matched forgetting", path)
+    return _plot_against_drop(curves, RETAIN_METRICS, "Retain performance at matched forgetting", path, dpi)
 
 
 # ---- run directories -----------------------------------------------------------------------
@@ -188,23 +194,27 @@ def load_run(run_dir) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return pd.read_parquet(run.dynamics), probes
 
 
-def plot_runs(run_dirs: Sequence, out_dir) -> list[Path]:
-    """The dynamics, matched-forgetting and retain figures of one or several runs into `out_dir`."""
+def plot_runs(
+    run_dirs: Sequence, out_dir, figure_format: str = "png", dpi: int = 120, share_y: bool = False
+) -> list[Path]:
+    """The dynamics, matched-forgetting and retain figures of one or several runs into `out_dir`
+    (png, pdf or svg; methods by their display names, GA, BS-T, ...)."""
+    from methods import display_name
     from squeeze.track.stats import drop_curve
 
     runs, curves = [], []
     for run_dir in run_dirs:
         dynamics, probes = load_run(run_dir)
-        label = run_label(run_dir)
+        label = display_name(run_label(run_dir))
         runs.append((label, dynamics))
         curves.append((label, drop_curve(dynamics, probes)))
-    out = Path(out_dir)
-    written = [plot_dynamics(runs, out / "dynamics.png")]
-    written.append(plot_matched_forgetting(curves, out / "matched_forgetting.png"))
-    written.append(plot_retain_vs_drop(curves, out / "retain_vs_drop.png"))
+    out, ext = Path(out_dir), figure_format
+    written = [plot_dynamics(runs, out / f"dynamics.{ext}", dpi=dpi, share_y=share_y)]
+    written.append(plot_matched_forgetting(curves, out / f"matched_forgetting.{ext}", dpi=dpi))
+    written.append(plot_retain_vs_drop(curves, out / f"retain_vs_drop.{ext}", dpi=dpi))
     return [p for p in written if p is not None]
 
 
-def plot_run(run_dir, out_dir=None) -> list[Path]:
-    """One run's figures into its figures/ folder (or `out_dir`)."""
-    return plot_runs([run_dir], out_dir or RunDir(run_dir).figures)
+def plot_run(run_dir, out_dir=None, **style) -> list[Path]:
+    """One run's figures into its figures/ folder (or `out_dir`); `style`: plot_runs' format, dpi, share_y."""
+    return plot_runs([run_dir], out_dir or RunDir(run_dir).figures, **style)
