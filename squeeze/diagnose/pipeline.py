@@ -99,6 +99,10 @@ class DiagnoseConfig(DiagnoseOptions):
     top_examples: int = option(5, "spurious items shown in report.md")
     device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
     dtype: str = option("auto", "weights' dtype: auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
+    system_prompt: str = option(
+        "",
+        "a system prompt before every question (OpenUnlearning's Llama-3.2-Instruct configs: 'You are a helpful assistant.')",
+    )
     max_unjudged: float = option(0.05, "fail (exit 1, no report) when more than this share of items is unjudged")
     progress: bool = option(True, "progress bars")
 
@@ -111,11 +115,15 @@ def bins_meta(settings, limit, reference_dir: Path, records) -> dict:
     from squeeze.bins.binner import model_fingerprint
 
     data = hashlib.sha256(json.dumps([r.to_dict() for r in records], sort_keys=True).encode()).hexdigest()
+    from squeeze.lm.prompting import active_system_prompt
+
+    system = active_system_prompt()  # bins found under a system prompt are reused only under the same one
     return {
         "settings": settings.to_dict(),
         "limit": limit,
         "model_fingerprint": model_fingerprint(reference_dir),
         "data_fingerprint": data,
+        **({"system_prompt": system} if system else {}),
     }
 
 
@@ -346,7 +354,11 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     texts = [*inputs["forget"], *inputs["retain"], *inputs["world_facts"], *inputs["holdout"]]
     check_models(model_dir, reference_dir, retain_dir, texts)
     out = Path(cfg.out) if cfg.out else default_out(model_dir, run_dir)
-    with RunLock(out):  # one run at a time in OUT; the earlier run's results go as a set
+    from squeeze.lm.prompting import system_prompt
+
+    # One run at a time in OUT; the earlier run's results go as a set. Every prompt (bins,
+    # scores, answers, metrics) carries --system-prompt when one is given (issue 15).
+    with RunLock(out), system_prompt(cfg.system_prompt):
         clear_outputs(out, OUTPUTS)
         return _diagnose_into(out, cfg, load, preset_set, model_dir, run_dir, reference_dir, inputs)
 

@@ -5,11 +5,35 @@ it has one, else `"Question: {q}\nAnswer:"`. Prompt and answer are tokenised sep
 and concatenated so the prompt tokens a model is trained on are exactly the tokens it is
 prompted with at generation time. The answer tokens end with EOS: a trained model learns
 to stop, and generated candidates (which end with EOS) score the same way teacher-forced.
+
+A system prompt (OpenUnlearning's model configs set one, e.g. "You are a helpful assistant."
+for Llama-3.2-Instruct; issue 15) applies to every prompt formatted inside
+`with system_prompt(TEXT):`: a system message before the user's in a chat template, else a
+first paragraph before "Question:". Outside such a block there is none, as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
+_SYSTEM_PROMPT: ContextVar[str | None] = ContextVar("squeeze_system_prompt", default=None)
+
+
+@contextmanager
+def system_prompt(text: str | None) -> Iterator[None]:
+    """Every prompt formatted inside the block starts with system prompt `text` (none when empty)."""
+    token = _SYSTEM_PROMPT.set(text or None)
+    try:
+        yield
+    finally:
+        _SYSTEM_PROMPT.reset(token)
+
+
+def active_system_prompt() -> str | None:
+    return _SYSTEM_PROMPT.get()
 
 
 def has_chat_template(tokenizer) -> bool:
@@ -17,11 +41,14 @@ def has_chat_template(tokenizer) -> bool:
 
 
 def format_prompt(tokenizer, question: str) -> str:
+    system = _SYSTEM_PROMPT.get()
     if has_chat_template(tokenizer):
+        messages = [{"role": "system", "content": system}] if system else []
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+            [*messages, {"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
         )
-    return PLAIN_TEMPLATE.format(question=question)
+    plain = PLAIN_TEMPLATE.format(question=question)
+    return f"{system}\n\n{plain}" if system else plain
 
 
 def encode_prompt(tokenizer, question: str) -> list[int]:
@@ -57,13 +84,14 @@ class QAEncoder:
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
-        self._prompts: dict[str, list[int]] = {}
+        self._prompts: dict[tuple[str | None, str], list[int]] = {}
         self._answers: dict[str, list[int]] = {}
 
     def __call__(self, question: str, answer: str) -> tuple[list[int], list[int]]:
-        prompt = self._prompts.get(question)
+        key = (active_system_prompt(), question)  # the same question under another system prompt is another prompt
+        prompt = self._prompts.get(key)
         if prompt is None:
-            prompt = self._prompts[question] = encode_prompt(self.tokenizer, question)
+            prompt = self._prompts[key] = encode_prompt(self.tokenizer, question)
         ids = self._answers.get(answer)
         if ids is None:
             ids = self._answers[answer] = encode_answer(self.tokenizer, answer)
