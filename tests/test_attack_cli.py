@@ -130,6 +130,13 @@ def test_attack_command_errors_are_one_line(setup, tmp_path, capsys):
     assert "unknown attack(s) prune" in capsys.readouterr().err
     assert _run(*argv, "--out", tmp_path / "y", "relearn_on=holdout") == 1
     assert "relearn_on must be one of" in capsys.readouterr().err
+    # Device and dtype as every model command takes them (issue 15): one line, before any model loads.
+    assert _run(*argv, "--out", tmp_path / "z", "--device", "cuda:99") == 1
+    err = capsys.readouterr().err
+    assert "device 'cuda:99'" in err and "GPU" in err and err.count("\n") == 1
+    assert _run(*argv, "--out", tmp_path / "z", "--dtype", "fp8") == 1
+    assert "dtype 'fp8': expected auto, " in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
 
 
 def test_diagnose_with_attacks_splits_forgotten_items(setup, tmp_path):

@@ -39,6 +39,6 @@ class AttackConfig(AttackSettings):
     )
     max_new_tokens: int = option(128, "longest generated answer, in tokens (answers stop at end of sequence)")
     batch_size: int = option(16, "prompts per generation batch")
-    device: str = option("auto", "auto (a GPU when there is one) or cpu")
-    dtype: str = option("float32", "weights' dtype: float32, bfloat16 or float16")
+    device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
+    dtype: str = option("float32", "weights' dtype: auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
     progress: bool = option(True, "progress bars")

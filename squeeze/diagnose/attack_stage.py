@@ -32,7 +32,6 @@ def as_diagnose_config(cfg: AttackConfig):
 
 def run(cfg: AttackConfig) -> Path:
     """Run the attacks of `cfg` and write every file; returns the output folder."""
-    import torch
 
     from squeeze.attacks.report import render_markdown
     from squeeze.attacks.settings import AttackSettings
@@ -46,10 +45,10 @@ def run(cfg: AttackConfig) -> Path:
 
     if not AttackSettings.of(cfg).attack_names():
         raise ConfigError("no attack given: pass --attacks relearn,quantize,rephrase,sample (or some of them)")
-    if cfg.device not in ("auto", "cpu"):
-        raise ConfigError(f"device must be auto or cpu, got {cfg.device!r}")
-    if cfg.dtype not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {cfg.dtype!r}")
+    from squeeze.lm.runtime import resolve_device, resolve_dtype
+
+    device = resolve_device(cfg.device)  # auto|cpu|cuda|cuda:N, and auto|fp32|bf16|fp16 (issue 15)
+    load = dict(device=device, dtype=resolve_dtype(cfg.dtype, device))
     dcfg = as_diagnose_config(cfg)
     model_dir, run_dir = resolve_checkpoint(cfg.model)
     run_cfg = run_config(run_dir)
@@ -64,8 +63,6 @@ def run(cfg: AttackConfig) -> Path:
     RunDir(out).create()
     (out / "attacks.json").unlink(missing_ok=True)  # a crash below must not leave an old summary beside new rows
     write_text(out / "config.yaml", to_yaml(cfg))
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu"
-    load = dict(device=device, dtype=getattr(torch, cfg.dtype))
 
     tok = load_tokenizer(reference_dir)
     needs_reference = cfg.judge.resolved_backend == "embedding" and cfg.judge.naturalness_lm == "reference"
