@@ -83,9 +83,10 @@ def main() -> int:
         diagnose_seconds = time.perf_counter() - started
         n_items = len(read_jsonl(tmp / "diagnose" / "generations.jsonl"))
         generations = [r["generation"] for r in read_jsonl(tmp / "diagnose" / "generations.jsonl")]
-        judgments = [
+        judgments = [  # the greedy answers' judgments: the attacks' "before" (sampled ones are marked)
             Judgment.from_dict({k: v for k, v in r.items() if k != "meta"})
             for r in read_jsonl(tmp / "diagnose" / "judgments.jsonl")
+            if not (r.get("meta") or {}).get("sample")
         ]
         load = dict(device="cpu", dtype=torch.float32)
         tok = load_tokenizer(reference_dir)
