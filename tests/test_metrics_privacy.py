@@ -40,6 +40,9 @@ def test_privleak_by_hand():
     assert remembered == pytest.approx(-100.0)
     with pytest.raises(ValueError):
         privleak(0.5, 0.0)
+    # The retain model scores every forget item above every holdout item: its AUC is 0 and
+    # PrivLeak undefined, which the metric suite leaves out instead of failing the diagnosis.
+    assert privleak_from_scores([-0.1], [-3.0], [-0.1, -0.2], [-3.0, -4.0]) is None
 
 
 def test_min_k_scores_from_model_match_explicit_log_probs():

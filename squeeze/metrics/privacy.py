@@ -68,9 +68,14 @@ def privleak_from_scores(
     holdout_unlearned: Sequence[float],
     forget_retain: Sequence[float],
     holdout_retain: Sequence[float],
-) -> float:
-    """PrivLeak from the Min-K% scores of both models on the same forget and holdout items."""
-    return privleak(membership_auc(forget_unlearned, holdout_unlearned), membership_auc(forget_retain, holdout_retain))
+) -> float | None:
+    """PrivLeak from the Min-K% scores of both models on the same forget and holdout items; None
+    where it is undefined: the retain model's AUC is 0 (every forget item scored as more
+    memorised than every holdout item, which a few items on a tiny model can give)."""
+    auc_retain = membership_auc(forget_retain, holdout_retain)
+    if auc_retain <= 0:
+        return None
+    return privleak(membership_auc(forget_unlearned, holdout_unlearned), auc_retain)
 
 
 def text_pair(tokenizer, text: str) -> Pair:

@@ -153,12 +153,14 @@ def tofu_metrics(
     mem = memorization_scores(model, tokenizer, forget, batch_size, scores, convention=convention)
     metrics["forget_es"], metrics["forget_em"] = mem["es"], mem["em"]
     if retain_model is not None and holdout:
-        metrics["privleak"] = privleak_from_scores(
+        leak = privleak_from_scores(
             _min_k(model, tokenizer, forget, min_k, batch_size, scores, convention),
             _min_k(model, tokenizer, holdout, min_k, batch_size, scores, convention),
             _min_k(retain_model, tokenizer, forget, min_k, batch_size, retain_scores, convention),
             _min_k(retain_model, tokenizer, holdout, min_k, batch_size, retain_scores, convention),
         )
+        if leak is not None:  # undefined (retain AUC 0): left out, as the aggregates allow
+            metrics["privleak"] = leak
 
     utility: dict[str, float] = {}
     for split, records in zip(UTILITY_SPLITS, (retain, real_authors, world_facts), strict=False):
