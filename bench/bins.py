@@ -22,59 +22,34 @@ import contextlib
 import io
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# CPU time of this process by default: with one torch thread it does not count other load
-CLOCK = time.process_time
+CLOCK = time.process_time  # bench/common.clock_of sets it from --clock
 sys.path.insert(0, str(ROOT / "bench"))
+from common import add_model_arguments, add_run_arguments, clock_of, model_source  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--original", help="original model (folder or train-original run); default: train one")
-    parser.add_argument("--model", help="a model name or folder instead of --original, e.g. smollm2-135m-instruct")
-    parser.add_argument("--world", help="world folder (its forget split gives the prompts)")
+    add_model_arguments(parser, "world folder (its forget split gives the prompts)")
     parser.add_argument("--items", type=int, default=40, help="forget items to bin (default: %(default)s)")
     parser.add_argument("--candidates", type=int, default=20, help="beams per prompt (the binner's default)")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (the binner's default)")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument(
-        "--clock",
-        choices=("cpu", "wall"),
-        default="cpu",
-        help="cpu: this process's CPU time (default); wall: wall time",
-    )
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--people", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=20)
+    add_run_arguments(parser)
     args = parser.parse_args()
     global CLOCK
-    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-    if (args.original or args.model) and not args.world:
-        parser.error("--original/--model need --world")
-
-    import torch
+    CLOCK = clock_of(args)
 
     from squeeze.lm.generation import generate
-    from squeeze.lm.models import load_model_and_tokenizer, resolve_original
+    from squeeze.lm.models import load_model_and_tokenizer
     from squeeze.lm.prompting import encode_prompt
     from squeeze.unlearn.data import load_sets
 
-    torch.set_num_threads(args.threads)
-    if args.model:
-        source, world_dir = args.model, Path(args.world)
-    else:
-        from tracker_overhead import prepare
-
-        tmp = Path(tempfile.mkdtemp(prefix="bins_bench."))
-        prep = argparse.Namespace(original=args.original, world=args.world, people=args.people, epochs=args.epochs)
-        original, world_dir = prepare(prep, tmp)
-        source = str(resolve_original(original))
+    source, world_dir = model_source(parser, args, "bins_bench.")
     model, tokenizer = load_model_and_tokenizer(source)
     model.eval()
     forget, _ = load_sets(str(world_dir), "", "")
