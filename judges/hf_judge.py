@@ -17,6 +17,11 @@ forward pass replaces up to `max_new_tokens` decoding steps.
     judge = HFJudge(model="path/to/Qwen2.5-1.5B-Instruct", batch_size=8)
     judge = HFJudge(model=model, tokenizer=tokenizer)      # objects already in memory
     judge = HFJudge(model="smollm2-folder", scoring="logprob")
+    judge = HFJudge(model=model, tokenizer=tokenizer, batch_size="auto", batch_sizer=find_batch)
+
+`batch_size="auto"` asks `batch_sizer(seq_len)` (given by the caller: squeeze passes its cached
+largest-batch search, squeeze.lm.runtime.auto_batch_size) once per judge for the longest
+request it will see (prompt plus new tokens), and uses the answer for every batch.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from judges.prompting import load_prompt, render_messages, render_plain
 
 @dataclass
 class HFJudgeConfig:
-    batch_size: int = 8
+    batch_size: int | str = 8  # or "auto": the caller's batch_sizer picks it
     max_new_tokens: int = 160
     max_prompt_tokens: int | None = None  # longer prompts are cut from the left; None: no cut
     device: str = "auto"  # "auto": cuda when available, else cpu
@@ -46,8 +51,12 @@ class HFJudgeConfig:
     scoring: str = "generate"
 
     def __post_init__(self):
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise ValueError("hf judge: batch_size and max_new_tokens must be at least 1")
+        if self.batch_size != "auto" and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
+        ):
+            raise ValueError(f"hf judge: batch_size must be a positive integer or auto, got {self.batch_size!r}")
+        if self.max_new_tokens < 1:
+            raise ValueError("hf judge: max_new_tokens must be at least 1")
         if self.scoring not in ("generate", "logprob"):
             raise ValueError(f"hf judge: scoring must be generate or logprob, got {self.scoring!r}")
 
@@ -55,12 +64,16 @@ class HFJudgeConfig:
 class HFJudge:
     backend = "hf"
 
-    def __init__(self, model=None, tokenizer=None, **config):
+    def __init__(self, model=None, tokenizer=None, batch_sizer=None, **config):
         known = {f.name for f in dataclasses.fields(HFJudgeConfig)}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"unknown hf judge option(s) {unknown}; known: {', '.join(sorted(known))}")
         self.config = HFJudgeConfig(**config)
+        if self.config.batch_size == "auto" and batch_sizer is None:
+            raise ValueError("hf judge: batch_size=auto needs a batch_sizer (squeeze's judge factory gives one)")
+        self._batch_sizer = batch_sizer
+        self._auto_batch: int | None = None
         if model is None:
             raise ValueError("hf judge: give model (a path, or a model object with its tokenizer)")
         if isinstance(model, str):
@@ -103,11 +116,12 @@ class HFJudge:
                     ids = ids[-self.config.max_prompt_tokens :]
                 requests.append((index, aspect, ids))
         order = sorted(range(len(requests)), key=lambda r: len(requests[r][2]))
+        batch_size = self._batch_size(max((len(ids) for _, _, ids in requests), default=1))
         answers: dict[int, dict[str, AspectAnswer]] = {i: {} for i in range(len(items))}
         elapsed: dict[int, float] = {i: 0.0 for i in range(len(items))}
         results: list[Judgment | None] = [None] * len(items)
-        for start in range(0, len(order), self.config.batch_size):
-            batch = [requests[r] for r in order[start : start + self.config.batch_size]]
+        for start in range(0, len(order), batch_size):
+            batch = [requests[r] for r in order[start : start + batch_size]]
             began = time.perf_counter()
             if self.config.scoring == "logprob":
                 batch_answers = [
@@ -130,6 +144,16 @@ class HFJudge:
                     if on_result is not None:
                         on_result(index, judgment)
         return results  # type: ignore[return-value]
+
+    def _batch_size(self, longest_prompt: int) -> int:
+        """The configured batch size, or for "auto" the sizer's answer for the longest request
+        (asked once per judge: later calls reuse it)."""
+        if self.config.batch_size != "auto":
+            return self.config.batch_size
+        if self._auto_batch is None:
+            new_tokens = 0 if self.config.scoring == "logprob" else self.config.max_new_tokens
+            self._auto_batch = max(1, int(self._batch_sizer(longest_prompt + new_tokens)))
+        return self._auto_batch
 
     @staticmethod
     def _parsed_answer(text: str, generation: str | None = None) -> AspectAnswer:

@@ -66,7 +66,9 @@ class JudgeSpec:
         "hf: generate (parse the JSON answer) or logprob (expected score from the next-digit probabilities; "
         "for small models that do not keep to JSON)",
     )
-    batch_size: int = option(16, "hf and embedding: items per batch")
+    batch_size: int | str = option(16, "hf and embedding: items per batch; hf: or auto (largest that fits, cached)")
+    device: str = option("auto", "hf and embedding: device of the judge's local models: auto, cpu, cuda or cuda:N")
+    dtype: str = option("auto", "hf and embedding: dtype of the judge's local LMs: auto (bf16 on a GPU), fp32 or bf16")
     config: str = option(
         "",
         "embedding: settings YAML (judge-calibrate --write-config); default: the packaged squeeze/defaults/judges/embedding.yaml",
@@ -131,8 +133,9 @@ def check_spec(spec: JudgeSpec) -> None:
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
-    if isinstance(spec.batch_size, bool) or not isinstance(spec.batch_size, int) or spec.batch_size < 1:
-        raise ConfigError(f"--judge-batch-size must be at least 1, got {spec.batch_size!r}")
+    from squeeze.diagnose.judge_models import check_runtime
+
+    check_runtime(spec)
     if name == "embedding" and spec.config and not Path(spec.config).is_file():
         raise ConfigError(f"--judge-config {spec.config}: no such file")
     if spec.cache:
@@ -195,8 +198,10 @@ def build_judge(
     and the cache to close after; `options` are extra backend settings (calibration's tuned knots)."""
     from judges import make_judge
     from judges.cache import CachedJudge, JudgmentCache
+    from squeeze.diagnose.judge_models import with_local_models
 
     name, config = judge_options(spec, reference, environ)
+    config = with_local_models(name, config, spec.device, spec.dtype)  # any model source, loaded here (issue 15)
     try:
         judge = make_judge(name, **{**config, **(options or {})})
     except ValueError as exc:

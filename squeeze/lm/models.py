@@ -39,7 +39,7 @@ def hf_judge_model(source: str | os.PathLike, **options) -> dict:
     """The hf judge's config: `model` (a loadable folder) and `name` (its name in cache keys)
     for a folder, a GGUF file or a known GGUF name such as smollm2-135m-instruct, then
     `options` (scoring, batch_size, ...)."""
-    folder = local_source(source)
+    folder = resolve_model(source, what="judge model")
     if str(folder) == str(source):
         return {"model": str(source), **options}
     # The cache folder's name carries the GGUF file's hash, so a changed file is a new judge.
