@@ -110,6 +110,44 @@ def test_memorization_scores_match_openunlearnings_tokenwise_definition():
     assert scores["em"] == pytest.approx(sum(em) / 2, abs=1e-9)
 
 
+# (generation, reference): stemming decides each one (Porter: plays/played -> play, studies/study -> studi).
+STEMMED = [
+    ("He plays the violin", "He played the violin"),
+    ("The studies were running", "The study was run"),
+    ("Cats are playing", "cat played"),
+    ("The dogs barked loudly.", "Dog barking, loud!"),
+]
+
+
+def test_rouge_is_openunlearnings_stemmed_rouge_l_recall():
+    """OpenUnlearning's TOFU ROUGE (evals/metrics/utils.py there: `eval_text_similarity`) is
+    rouge_score's `RougeScorer(["rouge1", "rougeL"], use_stemmer=True).score(gt, gen)` and its
+    rougeL recall (configs/eval/tofu_metrics/*_ROUGE.yaml: rouge_type rougeL_recall), as TOFU's;
+    squeeze's ROUGE-L is the same with or without the preset."""
+    from rouge_score import rouge_scorer
+
+    from squeeze.metrics.rouge import rouge_l, rouge_l_recall
+
+    theirs = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    unstemmed = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    for generation, reference in STEMMED:
+        expected = theirs.score(reference, generation)["rougeL"]
+        assert rouge_l(generation, reference) == pytest.approx(
+            (expected.precision, expected.recall, expected.fmeasure), abs=1e-12
+        )
+        # The examples bite: without stemming the recall is lower.
+        assert unstemmed.score(reference, generation)["rougeL"].recall < expected.recall
+    # "plays"/"played" stem alike: full recall; by hand, LCS 4 of the reference's 4 words.
+    assert rouge_l(*STEMMED[0])[1] == 1.0
+    # By hand: stems the/dog/bark/loudli against dog/bark/loud: LCS dog, bark = 2 of 3 reference words
+    # (lower-cased, punctuation dropped); unstemmed no word matches.
+    assert rouge_l(*STEMMED[3])[1] == pytest.approx(2 / 3)
+    assert unstemmed.score(STEMMED[3][1], STEMMED[3][0])["rougeL"].recall == 0.0
+    generations, references = zip(*STEMMED, strict=True)
+    mean = sum(theirs.score(r, g)["rougeL"].recall for g, r in STEMMED) / len(STEMMED)
+    assert rouge_l_recall(list(generations), list(references)) == pytest.approx(mean, abs=1e-12)
+
+
 def test_openunlearning_method_presets():
     """The presets carry OpenUnlearning's meaning of each name (its configs/trainer/*.yaml)."""
     expected = {

@@ -4,6 +4,15 @@ TOFU and MUSE's knowmem report ROUGE-L *recall* (how much of the reference the g
 recovers); MUSE's verbmem reports ROUGE-L *F1*. Both come from the `rouge-score` package
 with Porter stemming, `RougeScorer(["rougeL"], use_stemmer=True)`, whose tokenizer
 lower-cases and keeps alphanumeric words only.
+
+OpenUnlearning's TOFU ROUGE (its `eval_text_similarity`, rouge_type `rougeL_recall`) is the
+same scorer (`RougeScorer(["rouge1", "rougeL"], use_stemmer=True)`; rouge1 does not change
+rougeL) and the same recall, so squeeze has one ROUGE for its default and for
+`--preset openunlearning-tofu` (tests/test_openunlearning_conventions.py checks it against
+rouge_score on examples where stemming decides). One detail differs in the texts, not the
+metric: OpenUnlearning scores against the *decoded tokenised* answer, squeeze against the answer
+text as given; for a lossless tokenizer (the BPE of every model it ships configs for) the two
+are the same words.
 """
 
 from __future__ import annotations
