@@ -88,9 +88,9 @@ def _context_limit(model) -> int | None:
 
 def few_shot_prompt(tokenizer, shots: Sequence[QARecord], question: str) -> list[int]:
     """Prompt ids: each shot as a finished question and answer, then `question` to answer."""
-    from squeeze.lm.prompting import encode_prompt, encode_qa, has_chat_template
+    from squeeze.lm.prompting import encode_prompt, encode_qa, uses_chat_template
 
-    if has_chat_template(tokenizer):
+    if uses_chat_template(tokenizer):
         messages = []
         for shot in shots:
             messages += [{"role": "user", "content": shot.question}, {"role": "assistant", "content": shot.answer}]

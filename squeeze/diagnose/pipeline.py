@@ -33,6 +33,7 @@ from squeeze.diagnose.inputs import checkpoint_tokenizer, load_inputs, resolve_c
 from squeeze.diagnose.judging import JudgeSpec
 from squeeze.diagnose.naturalness import resolve_retain_model
 from squeeze.diagnose.options import DiagnoseOptions
+from squeeze.lm.template_args import TemplateArgs
 
 SCORE_CHUNK = 256  # forget items per scoring call (one progress tick each)
 # What a diagnosis writes into OUT; removed when a new one starts. bins.jsonl and
@@ -103,6 +104,10 @@ class DiagnoseConfig(DiagnoseOptions):
         "",
         "a system prompt before every question (OpenUnlearning's Llama-3.2-Instruct configs: 'You are a helpful assistant.')",
     )
+    template_args: TemplateArgs = option(
+        TemplateArgs(),
+        "OpenUnlearning's prompt-template arguments (--template-args MODEL_CONFIG.yaml, or --template-args-<field>)",
+    )
     max_unjudged: float = option(0.05, "fail (exit 1, no report) when more than this share of items is unjudged")
     progress: bool = option(True, "progress bars")
 
@@ -115,15 +120,18 @@ def bins_meta(settings, limit, reference_dir: Path, records) -> dict:
     from squeeze.bins.binner import model_fingerprint
 
     data = hashlib.sha256(json.dumps([r.to_dict() for r in records], sort_keys=True).encode()).hexdigest()
-    from squeeze.lm.prompting import active_system_prompt
+    from squeeze.lm.prompting import active_template
 
-    system = active_system_prompt()  # bins found under a system prompt are reused only under the same one
+    # Bins found under a system prompt or other template args are reused only under the same ones.
+    template = (active_template() or TemplateArgs()).given()
+    system = template.pop("system_prompt", None)
     return {
         "settings": settings.to_dict(),
         "limit": limit,
         "model_fingerprint": model_fingerprint(reference_dir),
         "data_fingerprint": data,
         **({"system_prompt": system} if system else {}),
+        **({"template_args": template} if template else {}),
     }
 
 
@@ -354,11 +362,12 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
     texts = [*inputs["forget"], *inputs["retain"], *inputs["world_facts"], *inputs["holdout"]]
     check_models(model_dir, reference_dir, retain_dir, texts)
     out = Path(cfg.out) if cfg.out else default_out(model_dir, run_dir)
-    from squeeze.lm.prompting import system_prompt
+    from squeeze.lm.prompting import prompt_template
+    from squeeze.lm.template_args import merged_template_args
 
     # One run at a time in OUT; the earlier run's results go as a set. Every prompt (bins,
-    # scores, answers, metrics) carries --system-prompt when one is given (issue 15).
-    with RunLock(out), system_prompt(cfg.system_prompt):
+    # scores, answers, metrics) carries --system-prompt and the template args (issue 15).
+    with RunLock(out), prompt_template(merged_template_args(cfg.template_args, cfg.system_prompt)):
         clear_outputs(out, OUTPUTS)
         return _diagnose_into(out, cfg, load, preset_set, model_dir, run_dir, reference_dir, inputs)
 

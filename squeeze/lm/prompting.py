@@ -10,57 +10,96 @@ A system prompt (OpenUnlearning's model configs set one, e.g. "You are a helpful
 for Llama-3.2-Instruct; issue 15) applies to every prompt formatted inside
 `with system_prompt(TEXT):`: a system message before the user's in a chat template, else a
 first paragraph before "Question:". Outside such a block there is none, as before.
+`with prompt_template(TemplateArgs(...)):` is the general form: OpenUnlearning's template
+arguments (squeeze/lm/template_args.py: date_string, tag-based prompts for base models).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from squeeze.core.errors import ConfigError
+from squeeze.lm.template_args import TemplateArgs
+
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
-_SYSTEM_PROMPT: ContextVar[str | None] = ContextVar("squeeze_system_prompt", default=None)
+_TEMPLATE: ContextVar[TemplateArgs | None] = ContextVar("squeeze_prompt_template", default=None)
 
 
 @contextmanager
-def system_prompt(text: str | None) -> Iterator[None]:
-    """Every prompt formatted inside the block starts with system prompt `text` (none when empty)."""
-    token = _SYSTEM_PROMPT.set(text or None)
+def prompt_template(args: TemplateArgs | None) -> Iterator[None]:
+    """Every prompt formatted inside the block follows template arguments `args` (None: squeeze's own)."""
+    token = _TEMPLATE.set(args if args is not None and args.given() else None)
     try:
         yield
     finally:
-        _SYSTEM_PROMPT.reset(token)
+        _TEMPLATE.reset(token)
+
+
+def system_prompt(text: str | None) -> contextlib.AbstractContextManager[None]:
+    """Every prompt formatted inside the block starts with system prompt `text` (none when empty)."""
+    return prompt_template(TemplateArgs(system_prompt=text or ""))
+
+
+def active_template() -> TemplateArgs | None:
+    return _TEMPLATE.get()
 
 
 def active_system_prompt() -> str | None:
-    return _SYSTEM_PROMPT.get()
+    template = _TEMPLATE.get()
+    return (template.system_prompt or None) if template is not None else None
 
 
 def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
+def uses_chat_template(tokenizer) -> bool:
+    """Whether prompts go through the chat template: as the template args say, else when there is one."""
+    template = _TEMPLATE.get()
+    wanted = template.apply_chat_template if template is not None else None
+    if wanted is None:
+        return has_chat_template(tokenizer)
+    if wanted and not has_chat_template(tokenizer):
+        raise ConfigError("template args say apply_chat_template: true, but the tokenizer has no chat template")
+    return bool(wanted)
+
+
+def uses_tags() -> bool:
+    """OpenUnlearning's tag-based prompt (apply_chat_template: false)."""
+    template = _TEMPLATE.get()
+    return template is not None and template.apply_chat_template is False
+
+
 def format_prompt(tokenizer, question: str) -> str:
-    system = _SYSTEM_PROMPT.get()
-    if has_chat_template(tokenizer):
+    template = _TEMPLATE.get()
+    system = active_system_prompt()
+    if uses_chat_template(tokenizer):
         messages = [{"role": "system", "content": system}] if system else []
+        dated = {"date_string": template.date_string} if template is not None and template.date_string else {}
         return tokenizer.apply_chat_template(
-            [*messages, {"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+            [*messages, {"role": "user", "content": question}], tokenize=False, add_generation_prompt=True, **dated
         )
+    if uses_tags():  # OpenUnlearning's wrapped prompt, exactly (src/data/utils.py there)
+        t = template
+        return t.system_prompt_with_special_tokens + t.user_start_tag + question + t.user_end_tag + t.asst_start_tag
     plain = PLAIN_TEMPLATE.format(question=question)
     return f"{system}\n\n{plain}" if system else plain
 
 
 def encode_prompt(tokenizer, question: str) -> list[int]:
     text = format_prompt(tokenizer, question)
-    # A chat template writes its own special tokens (BOS included); the plain form lets
-    # the tokenizer add whatever it adds by default.
-    return list(tokenizer(text, add_special_tokens=not has_chat_template(tokenizer))["input_ids"])
+    # A chat template writes its own special tokens (BOS included); the plain and tag forms
+    # let the tokenizer add whatever it adds by default (OpenUnlearning: add_special_tokens=True).
+    return list(tokenizer(text, add_special_tokens=not uses_chat_template(tokenizer))["input_ids"])
 
 
 def encode_answer(tokenizer, answer: str, add_eos: bool = True) -> list[int]:
     # After "Answer:" the answer follows a space; BPE tokenizers fold it into the first token.
-    text = answer if has_chat_template(tokenizer) else " " + answer.strip()
+    # A chat template or a tag ends with the separator itself.
+    text = answer if uses_chat_template(tokenizer) or uses_tags() else " " + answer.strip()
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
     if add_eos and tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
@@ -84,15 +123,16 @@ class QAEncoder:
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
-        self._prompts: dict[tuple[str | None, str], list[int]] = {}
-        self._answers: dict[str, list[int]] = {}
+        self._prompts: dict[tuple[tuple | None, str], list[int]] = {}
+        self._answers: dict[tuple[tuple | None, str], list[int]] = {}
 
     def __call__(self, question: str, answer: str) -> tuple[list[int], list[int]]:
-        key = (active_system_prompt(), question)  # the same question under another system prompt is another prompt
+        template = active_template()  # the same question under other template args is another prompt
+        key = (template.key() if template is not None else None, question)
         prompt = self._prompts.get(key)
         if prompt is None:
             prompt = self._prompts[key] = encode_prompt(self.tokenizer, question)
-        ids = self._answers.get(answer)
+        ids = self._answers.get((key[0], answer))
         if ids is None:
-            ids = self._answers[answer] = encode_answer(self.tokenizer, answer)
+            ids = self._answers[(key[0], answer)] = encode_answer(self.tokenizer, answer)
         return list(prompt), list(ids)
