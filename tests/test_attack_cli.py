@@ -139,6 +139,26 @@ def test_attack_command_errors_are_one_line(setup, tmp_path, capsys):
     assert not (tmp_path / "z").exists()
 
 
+def test_attack_batch_size_auto_is_searched_once_and_cached(setup, tmp_path, monkeypatch, capsys):
+    import json
+    import os
+
+    monkeypatch.setenv("SQUEEZE_CACHE", str(tmp_path / "squeeze-cache"))
+    s = setup
+    quick = [a if a != "8" else "auto" for a in QUICK]  # --batch-size auto
+    argv = ["attack", "--model", s["ckpt"], "--reference", s["original"], "--world", s["world"], *quick]
+    argv += ["--attacks", "quantize", "--judge-cache", tmp_path / "judges.sqlite"]
+    assert _run(*argv, "--out", tmp_path / "auto", "--progress") == 0
+    assert "batch_size=auto: " in capsys.readouterr().out
+    table = json.loads((Path(os.environ["SQUEEZE_CACHE"]) / "batch_sizes.json").read_text())
+    [(key, size)] = table.items()
+    assert "|cpu|float32|len" in key and size >= 1
+    rows = read_jsonl(tmp_path / "auto" / "attacks.jsonl")
+    assert len(rows) == 3 and all(r["attack"] == "quantize" and r["attempts"] for r in rows)
+    assert _run(*argv[:-2], "--attacks", "quantize", "--batch-size", "0", "--out", tmp_path / "bad") == 1
+    assert "expected a positive integer or auto" in capsys.readouterr().err
+
+
 def test_diagnose_with_attacks_splits_forgotten_items(setup, tmp_path):
     s = setup
     out = tmp_path / "diag"

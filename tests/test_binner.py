@@ -244,6 +244,30 @@ def test_cli_writes_reuses_and_reports(trained_world, tmp_path, capsys):
     assert json.loads((run / "bins_meta.json").read_text())["settings"]["n_candidates"] == 4
 
 
+def test_cli_batch_size_auto_is_found_once_cached_and_recorded(trained_world, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SQUEEZE_CACHE", str(tmp_path / "squeeze-cache"))
+    model, tokenizer, world, _, _ = trained_world
+    save_model(model, tokenizer, tmp_path / "original")
+    world.write(tmp_path / "world")
+    args = ["bins", "--model", str(tmp_path / "original"), "--forget", str(tmp_path / "world")]
+    args += ["--out", str(tmp_path / "run"), "--candidates", "4", "--max-new-tokens", "8", "--limit", "2"]
+    assert main([*args, "--batch-size", "auto"]) == 0
+    out = capsys.readouterr().out
+    found = int(out.split("batch_size=auto: ")[1].split()[0])
+    table = json.loads((tmp_path / "squeeze-cache" / "batch_sizes.json").read_text())
+    [(key, rows)] = table.items()
+    # The search counts rows (prompt + candidate); each question takes `candidates` beams of them.
+    assert "|cpu|float32|len" in key and found == max(1, rows // 4)
+    assert json.loads((tmp_path / "run" / "bins_meta.json").read_text())["settings"]["batch_size"] == found
+    # Auto again (from the cache) and the number it found are the same settings: the bins are reused.
+    assert main([*args, "--batch-size", "auto"]) == 0
+    assert "reusing" in capsys.readouterr().out
+    assert main([*args, "--batch-size", str(found)]) == 0
+    assert "reusing" in capsys.readouterr().out
+    assert main([*args, "--batch-size", "none"]) == 1
+    assert "expected a positive integer or auto" in capsys.readouterr().err
+
+
 def test_cli_rejects_bad_input(tmp_path, capsys):
     assert main(["bins", "--model", str(tmp_path / "nope"), "--forget", "x.jsonl", "--out", str(tmp_path / "r")]) == 1
     assert "no original model" in capsys.readouterr().err

@@ -26,11 +26,24 @@ class BinsConfig:
     max_new_tokens: int = option(32, "longest candidate in tokens")
     temperature: float = option(1.0, "temperature of the extra samples")
     seed: int = option(0, "seed of the extra samples")
-    batch_size: int = option(8, "questions per generate call")
+    batch_size: int | str = option(
+        8, "questions per generate call, or auto (the largest that fits: questions x beams rows, cached)"
+    )
     limit: int | None = option(None, "only the first N forget items (a quick look)")
     device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
     dtype: str = option("auto", "weights' dtype: auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
     force: bool = option(False, "recompute even when a matching bins.jsonl exists")
+
+
+def auto_bins_batch(model, tokenizer, records, cfg: BinsConfig, model_id: str) -> int:
+    """batch_size=auto for the beam search: the largest number of rows (prompt plus candidate)
+    that fits (squeeze.lm.runtime, cached), divided among each question's beams and samples."""
+    from squeeze.lm.prompting import encode_prompt
+    from squeeze.lm.runtime import auto_batch_size
+
+    longest = max(len(encode_prompt(tokenizer, r.question)) for r in records) + cfg.max_new_tokens
+    rows = auto_batch_size(model, longest, model_id[:16])
+    return max(1, rows // max(1, cfg.candidates, cfg.samples))
 
 
 def load_forget(source: str, limit: int | None):
@@ -104,6 +117,19 @@ def _run(cfg: BinsConfig) -> Path:
     for name in ("model", "forget", "out"):
         if not getattr(cfg, name):
             raise ConfigError(f"--{name} is required")
+    from squeeze.lm.models import load_model, load_tokenizer
+    from squeeze.lm.runtime import parse_batch_size, resolve_device, resolve_dtype
+
+    device = resolve_device(cfg.device)
+    load = dict(device=device, dtype=resolve_dtype(cfg.dtype, device))
+    batch_size = parse_batch_size(cfg.batch_size)
+    loaded = None
+    if batch_size == "auto":  # found before the reuse check: bins_meta.json records the batch size
+        model_dir = resolve_original(cfg.model)
+        records, _ = load_forget(cfg.forget, cfg.limit)
+        loaded = load_model(model_dir, **load).eval(), load_tokenizer(model_dir)
+        batch_size = auto_bins_batch(*loaded, records, cfg, model_fingerprint(model_dir))
+        print(f"batch_size=auto: {batch_size}")
     settings = BinnerSettings(
         n_candidates=cfg.candidates,
         n_samples=cfg.samples,
@@ -111,7 +137,7 @@ def _run(cfg: BinsConfig) -> Path:
         max_new_tokens=cfg.max_new_tokens,
         temperature=cfg.temperature,
         seed=cfg.seed,
-        batch_size=cfg.batch_size,
+        batch_size=batch_size,
     )
     try:
         settings.check()
@@ -138,12 +164,7 @@ def _run(cfg: BinsConfig) -> Path:
         bins = load_bins(run_dir.bins)
         print(f"reusing {run_dir.bins} (same model, data and settings)")
     else:
-        from squeeze.lm.models import load_model, load_tokenizer
-        from squeeze.lm.runtime import resolve_device, resolve_dtype
-
-        device = resolve_device(cfg.device)
-        load = dict(device=device, dtype=resolve_dtype(cfg.dtype, device))
-        model, tokenizer = load_model(model_dir, **load).eval(), load_tokenizer(model_dir)
+        model, tokenizer = loaded or (load_model(model_dir, **load).eval(), load_tokenizer(model_dir))
         started = time.perf_counter()
         bins = build_bins(model, tokenizer, records, settings, progress=True)
         seconds = time.perf_counter() - started

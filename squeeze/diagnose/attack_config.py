@@ -38,7 +38,7 @@ class AttackConfig(AttackSettings):
         200, "at most this many retain items (evenly spread) for relearn_on=retain and few-shot"
     )
     max_new_tokens: int = option(128, "longest generated answer, in tokens (answers stop at end of sequence)")
-    batch_size: int = option(16, "prompts per generation batch")
+    batch_size: int | str = option(16, "prompts per generation batch, or auto (largest that fits, cached)")
     device: str = option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N")
     dtype: str = option("float32", "weights' dtype: auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
     progress: bool = option(True, "progress bars")

@@ -45,11 +45,12 @@ def run(cfg: AttackConfig) -> Path:
 
     if not AttackSettings.of(cfg).attack_names():
         raise ConfigError("no attack given: pass --attacks relearn,quantize,rephrase,sample (or some of them)")
-    from squeeze.lm.runtime import resolve_device, resolve_dtype
+    from squeeze.lm.runtime import parse_batch_size, resolve_device, resolve_dtype
 
     device = resolve_device(cfg.device)  # auto|cpu|cuda|cuda:N, and auto|fp32|bf16|fp16 (issue 15)
     load = dict(device=device, dtype=resolve_dtype(cfg.dtype, device))
-    dcfg = as_diagnose_config(cfg)
+    batch_size = parse_batch_size(cfg.batch_size)
+    dcfg = as_diagnose_config(dataclasses.replace(cfg, batch_size=batch_size))
     model_dir, run_dir = resolve_checkpoint(cfg.model)
     run_cfg = run_config(run_dir)
     if not (cfg.reference or run_cfg.get("original")):
@@ -69,6 +70,15 @@ def run(cfg: AttackConfig) -> Path:
     reference = load_model(reference_dir, **load).eval() if needs_reference else None
     model = load_model(model_dir, **load).eval()
     model_tok, _ = checkpoint_tokenizer(model_dir, tok, inputs["forget"])
+    if batch_size == "auto":
+        from squeeze.bins.binner import model_fingerprint
+        from squeeze.lm.runtime import batch_size_for_records
+
+        dcfg.batch_size = batch_size_for_records(
+            model, model_tok, inputs["forget"], cfg.max_new_tokens, model_fingerprint(model_dir)
+        )
+        if cfg.progress:
+            print(f"batch_size=auto: {dcfg.batch_size}")
     with opened_judge(cfg.judge, diagnose_reference(reference, tok, reference_dir) if reference else None) as judge:
         rows, block = attack_checkpoint(dcfg, model, model_tok, tok, inputs, judge, load)
     write_jsonl(out / "attacks.jsonl", rows)

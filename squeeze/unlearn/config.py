@@ -67,8 +67,18 @@ class UnlearnConfig:
     )
     max_length: int | None = option(256, "longest prompt+answer in tokens (prompts are cut from the left)")
     gen_max_new_tokens: int = option(32, "longest BS-S sample, in tokens")
-    score_batch_size: int = option(32, "batch size for reference log-probs and BS-S sampling")
-    device: Literal["auto", "cpu"] = option("auto", "auto: what accelerate picks (GPU when present); cpu: force CPU")
+    score_batch_size: int | str = option(
+        32,
+        "batch size for reference log-probs, BS-S sampling and (when auto) the tracker; or auto (largest that fits, cached)",
+    )
+    device: str = option(
+        "auto", "auto: what accelerate picks (GPU when present); cpu; cuda or cuda:N: that GPU (one process)"
+    )
+    dtype: str = option(
+        "fp32",
+        "fp32; bf16: bf16 mixed precision (fp32 weights and optimizer state, bf16 compute; slow on a CPU); "
+        "auto: bf16 on a GPU that has it, else fp32",
+    )
     report_to: str = option(
         "none", "none, or tensorboard: losses, lr and the tracker's curves as scalars in RUN/tensorboard"
     )
@@ -81,8 +91,11 @@ class UnlearnConfig:
             "grad_accum",
             "lora_r",
             "gen_max_new_tokens",
-            "score_batch_size",
         )
+        from squeeze.lm.runtime import parse_batch_size
+
+        self.score_batch_size = parse_batch_size(self.score_batch_size)
+        self.training_dtype()  # one clear line for a bad device or dtype
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -124,6 +137,19 @@ class UnlearnConfig:
         if not self.out:
             raise ConfigError("no run directory: pass --out")
         return self
+
+    def training_dtype(self):
+        """The compute dtype of training on `device` (squeeze.lm.runtime), float32 or bfloat16."""
+        import torch
+
+        from squeeze.lm.runtime import resolve_device, resolve_dtype
+
+        dtype = resolve_dtype(self.dtype, resolve_device(self.device))
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ConfigError(
+                f"dtype {self.dtype!r}: training takes fp32, bf16 or auto (fp16 would need a loss scaler)"
+            )
+        return dtype
 
     def track_budget(self):
         """The tracker's budget (squeeze.track.budget.TrackBudget) from `track` and `track_every`."""

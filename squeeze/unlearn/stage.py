@@ -19,7 +19,9 @@ def run(cfg: UnlearnConfig, resume: bool = False) -> Path:
     from squeeze.unlearn.trainer import Trainer
 
     trainer = Trainer(cfg, resume=resume)
-    tracker = tracker_for_trainer(trainer)  # on when cfg.out holds bins.jsonl (`squeeze bins --out RUN`)
+    # On when cfg.out holds bins.jsonl (`squeeze bins --out RUN`); score_batch_size=auto sizes its batches too.
+    sized = {"batch_size": trainer.score_batch} if cfg.score_batch_size == "auto" else {}
+    tracker = tracker_for_trainer(trainer, **sized)
     if tracker is not None:
         trainer.hooks.append(tracker)
     if cfg.report_to == "tensorboard":  # after the tracker: it scores each step first

@@ -54,6 +54,19 @@ class TrainerHook(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+def _pick_gpu(device: str) -> None:
+    """device=cuda:N in one process: make GPU N the current one, which accelerate then uses."""
+    import os
+
+    from squeeze.lm.runtime import resolve_device
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            f"device={device} picks one GPU; under accelerate launch give device=auto and choose GPUs there"
+        )
+    torch.cuda.set_device(resolve_device(device))
+
+
 class Trainer:
     def __init__(self, cfg: UnlearnConfig, hooks: Sequence[TrainerHook] = (), resume: bool = False):
         from accelerate import Accelerator
@@ -72,6 +85,9 @@ class Trainer:
         self.retain_term = methods.RETAIN_TERMS[self.cfg.retain_loss]
         # RMU updates only the layers up to its own; DDP must not wait for the others' grads.
         ddp = DistributedDataParallelKwargs(find_unused_parameters=self.base.needs_hidden_states)
+        self.dtype = self.cfg.training_dtype()  # device and dtype through squeeze.lm.runtime (issue 15)
+        if self.cfg.device.startswith("cuda:"):
+            _pick_gpu(self.cfg.device)
         self.accelerator = Accelerator(cpu=self.cfg.device == "cpu", kwargs_handlers=[ddp])
         self.is_main = self.accelerator.is_main_process
         self.sharded = self.accelerator.distributed_type.value in ("FSDP", "DEEPSPEED")
@@ -103,7 +119,9 @@ class Trainer:
         on_policy_ref = self.augment is not None and self.augment.on_policy and self.base.needs_reference_logprobs
         self.frozen = None
         if self.uses_retain and self.retain_term.needs_frozen_model or on_policy_ref:
-            self.frozen = load_model(original, device=self.accelerator.device).eval().requires_grad_(False)
+            self.frozen = (
+                load_model(original, device=self.accelerator.device, dtype=self.dtype).eval().requires_grad_(False)
+            )
         if self.cfg.lora:
             from peft import LoraConfig, get_peft_model
 
@@ -120,6 +138,7 @@ class Trainer:
         # Not passed to accelerator.prepare: its wrapper would step once per process.
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.score_batch = self._score_batch_size()
         self.forget_sampler = data.EpochSampler(len(self.forget_pairs), self.cfg.seed)
         self.retain_sampler = data.EpochSampler(len(self.retain_pairs), self.cfg.seed + 1) if self.uses_retain else None
         self.forget_ref: list[float] | None = None
@@ -127,6 +146,19 @@ class Trainer:
         self.step = 0
 
     # ---- setup -----------------------------------------------------------------------------
+
+    def _score_batch_size(self) -> int:
+        """score_batch_size, or for auto the largest no-grad batch of the longest forget or retain
+        pair (or prompt plus a BS-S sample) that fits, found once and cached (squeeze.lm.runtime)."""
+        if self.cfg.score_batch_size != "auto":
+            return int(self.cfg.score_batch_size)
+        from squeeze.bins.binner import model_fingerprint
+        from squeeze.lm.runtime import auto_batch_size
+
+        pairs = self.forget_pairs + self.retain_pairs
+        longest = max(len(p) + max(len(a), self.cfg.gen_max_new_tokens) for p, a in pairs)
+        model = self.accelerator.unwrap_model(self.model)
+        return auto_batch_size(model, longest, "unlearn:" + model_fingerprint(self.original_dir)[:16])
 
     def _resolve_layer(self, num_layers: int) -> int | None:
         """RMU's layer: a 0-based decoder layer whose output is used; -1 picks the middle one."""
@@ -155,7 +187,7 @@ class Trainer:
             self.forget_ref = [float(stored[r.id]) for r in self.forget_set]
             return
         model = self.accelerator.unwrap_model(self.model)
-        self.forget_ref = data.reference_logprobs(model, self.forget_pairs, self.collate, self.cfg.score_batch_size)
+        self.forget_ref = data.reference_logprobs(model, self.forget_pairs, self.collate, self.score_batch)
         if self.is_main:
             write_json(path, {"forget": {r.id: v for r, v in zip(self.forget_set, self.forget_ref, strict=False)}})
 
@@ -173,7 +205,7 @@ class Trainer:
             self.augment,
             seed,
             self.cfg.gen_max_new_tokens,
-            self.cfg.score_batch_size,
+            self.score_batch,
             self.accelerator,
         )
         if self.base.needs_reference_logprobs:  # off-policy: the model is pi_0; on-policy: the frozen copy
@@ -181,7 +213,7 @@ class Trainer:
             flat = [(i, s) for i, per_item in enumerate(self.samples) for s in per_item]
             pairs = [(self.forget_pairs[i][0], s.token_ids) for i, s in flat]
             for (_, s), ref in zip(
-                flat, data.reference_logprobs(scorer, pairs, self.collate, self.cfg.score_batch_size), strict=False
+                flat, data.reference_logprobs(scorer, pairs, self.collate, self.score_batch), strict=False
             ):
                 s.ref_logp = ref
         if self.is_main:
@@ -193,12 +225,24 @@ class Trainer:
     # ---- one step --------------------------------------------------------------------------
 
     def _forward(self, model, batch: dict, hidden: bool = False):
-        return model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            position_ids=position_ids_for(batch["attention_mask"]),
-            output_hidden_states=hidden,
-        )
+        # dtype=bf16 is mixed precision: the weights and AdamW's state stay fp32, the forward
+        # runs under bf16 autocast (autocast, not accelerate's mixed_precision, whose state is
+        # one per process), and the losses are computed from fp32 logits.
+        with self._autocast():
+            out = model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                position_ids=position_ids_for(batch["attention_mask"]),
+                output_hidden_states=hidden,
+            )
+        if out.logits.dtype != torch.float32:
+            out.logits = out.logits.float()
+        return out
+
+    def _autocast(self):
+        if self.dtype != torch.bfloat16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.accelerator.device.type, dtype=torch.bfloat16)
 
     def _batch(self, pairs) -> dict:
         return {k: v.to(self.accelerator.device) for k, v in self.collate(pairs).items()}
