@@ -23,12 +23,17 @@ SCORE_MIN, SCORE_MAX = 0.0, 5.0
 
 @dataclass(frozen=True)
 class JudgeItem:
-    """What a judge sees: the question, the reference answer, and the generation to score."""
+    """What a judge sees: the question, the reference answer, and the generation to score.
+
+    `wrong_answers`: answers to the same question known to be false (TOFU's and the world's
+    perturbed answers). They name the fact: what the reference says that none of them does.
+    A judge may use them (the embedding judge's fact check does) or ignore them."""
 
     prompt: str
     reference: str
     generation: str
     item_id: str = ""
+    wrong_answers: tuple[str, ...] = ()
 
 
 @dataclass

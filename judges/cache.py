@@ -1,7 +1,7 @@
 """A disk cache of judgments: SQLite in WAL mode (DESIGN section 10, "Every judgment is cached").
 
 The key is the sha256 of (backend, model, prompt version, question, reference,
-generation), and of the judge's server (its base URL) when it has one: another server
+generation, and the item's wrong answers when it has any), and of the judge's server (its base URL) when it has one: another server
 serving the same model name is another judge (issue 14). The item id is not part of it, so the same text judged under two ids is
 judged once. Each finished judgment is written in its own auto-committed INSERT the
 moment the backend reports it, so a run killed mid-way keeps everything it finished, and
@@ -49,6 +49,8 @@ class CacheError(ValueError):
 
 def cache_key(backend: str, model: str, prompt_version: str, item: JudgeItem, server: str = "") -> str:
     fields = [backend, model, prompt_version, item.prompt, item.reference, item.generation]
+    if item.wrong_answers:  # items without them keep the keys they always had
+        fields.append(list(item.wrong_answers))
     if server:  # judges without a server keep the keys they always had
         fields.append(server)
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -25,13 +25,28 @@ feature mapped to 0-5 by the piecewise-linear `similarity_knots` (feature, score
   synonym or alias ("physician" for "doctor") is no contradiction, nor is a change of the
   sentence frame (a sibling template), since the spans that differ then restate the question.
 
+- `fact_check` (on by default; issue 10 item 2): where an item carries wrong answers (its
+  perturbed answers: the same question answered falsely), the fact is what the reference
+  says that none of them does: its fact words are the reference's content words (beyond the
+  prompt, not stop words) that no wrong answer contains. Each fact word must be conveyed by
+  the generation: the same word, or, for a word without digits, a content word of the
+  generation whose word cosine reaches `fact_synonym_min` and that is not itself a word of a
+  wrong answer (a known-false value is no synonym). A generation that misses a fact word states
+  another fact, or none, and its Similarity is capped at `contradiction_cap`. Items without
+  wrong answers, or whose wrong answers share every content word of the reference, are not
+  checked. This needs no calibration of its own beyond `fact_synonym_min`, which must keep
+  two values of one pool apart (different cities, instruments).
+
 Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
 - q_rep = piecewise_linear(repetition, `repetition_knots`), where `repetition` is the
   normalised word n-gram entropy (or the distinct n-gram ratio, `repetition_measure`) of
   the generation: loops and stutters drive it towards 0;
 - q_lm = piecewise_linear(mean log p(token), `logprob_knots`) of the generation after
-  "Question: {q}\\nAnswer:" under an optional reference causal LM (given as `lm_path`, or
-  as `lm_model` + `lm_tokenizer` objects); 1 when there is none.
+  "Question: {q}\\nAnswer:" under an optional causal LM (given as `lm_path`, or as
+  `lm_model` + `lm_tokenizer` objects); 1 when there is none. With `lm_skip_names` (default)
+  the tokens of the names the question holds (its capitalised words after the first) are
+  left out of the mean: the LM should be one that never saw the forget set (issue 10 item 3),
+  and such a model cannot predict a forget person's name, however fluent the sentence around it.
 An empty generation scores 0 on both scales, with that as the reason.
 
 Settings: the dataclass below, updated by the keyword arguments. This package reads no
@@ -70,6 +85,7 @@ STOP_WORDS = frozenset(
     "them their we our us you your i me my who whom whose which what where when why how not no".split()
 )
 _WORD = re.compile(r"\w")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -84,10 +100,14 @@ class EmbeddingJudgeConfig:
     lm_path: str | None = None  # a causal LM folder for the log-prob term; None: no LM term
     lm_name: str | None = None  # names the reference LM in `model` (and so in cache keys)
     logprob_knots: list = field(default_factory=lambda: [[-9.0, 0.0], [-3.0, 1.0]])
+    lm_skip_names: bool = True  # leave the tokens of the prompt's names out of the LM's mean log-prob
     contradiction: bool = False  # cap Similarity where a span of the reference's own wording was swapped
     frame_min: float = 0.7  # difflib ratio of the word sequences above which the wording counts as kept
     synonym_min: float = 0.6  # span cosine at or above which a replacement is a synonym
     contradiction_cap: float = 1.0  # the Similarity a contradicting answer gets at most
+    fact_check: bool = True  # cap Similarity where a fact word (absent from every wrong answer) is missing
+    fact_synonym_min: float = 0.7  # word cosine at or above which a generation's word stands for a fact word
+    fact_max_missing: float = 0.5  # capped when this share of the fact words or more is not conveyed
     lm_max_tokens: int = 256
     batch_size: int = 32
     device: str = "cpu"
@@ -100,6 +120,8 @@ class EmbeddingJudgeConfig:
             raise ValueError(f"repetition_measure must be 'entropy' or 'distinct', got {self.repetition_measure!r}")
         if self.similarity not in SIMILARITY_MODES:
             raise ValueError(f"similarity must be one of {SIMILARITY_MODES}, got {self.similarity!r}")
+        if not 0.0 < self.fact_synonym_min <= 1.0 or not 0.0 < self.fact_max_missing <= 1.0:
+            raise ValueError("fact_synonym_min and fact_max_missing must be in (0, 1]")
         if not 0.0 <= self.content_weight <= 1.0:
             raise ValueError(f"content_weight must be in [0, 1], got {self.content_weight}")
         if self.ngram < 1 or self.batch_size < 1:
@@ -198,12 +220,15 @@ class EmbeddingJudge:
                 q_lm = 1.0 if logprob is None else piecewise_linear(logprob, lp_knots)
                 similarity = round(piecewise_linear(cosine, sim_knots), 4)
                 swapped = sim_features.pop("swapped", None)
-                if swapped is not None:
+                missing = sim_features.pop("fact_missing", None)
+                if swapped is not None or missing is not None:
                     similarity = min(similarity, cfg.contradiction_cap)
                 naturalness = round(5.0 * q_rep * q_lm, 4)
                 features = {k: round(v, 4) for k, v in sim_features.items()}
                 if swapped is not None:
                     features["contradiction"] = swapped
+                if missing is not None:
+                    features["fact_missing"] = missing
                 features[f"{cfg.repetition_measure}_{cfg.ngram}"] = round(repetition, 4)
                 if logprob is not None:
                     features["mean_logprob"] = round(logprob, 4)
@@ -243,8 +268,13 @@ class EmbeddingJudge:
         """Per item: "cosine" (the feature the knots map) and, in content mode, its parts."""
         sentence = self._cosines([(item.reference, item.generation) for item in items])
         swaps = self._contradictions(items) if self.config.contradiction else [None] * len(items)
+        missing = self._missing_facts(items) if self.config.fact_check else [None] * len(items)
+        flags = [
+            ({"swapped": w} if w else {}) | ({"fact_missing": m} if m else {})
+            for w, m in zip(swaps, missing, strict=True)
+        ]
         if self.config.similarity == "sentence":
-            return [{"cosine": c, **({"swapped": w} if w else {})} for c, w in zip(sentence, swaps, strict=False)]
+            return [{"cosine": c, **f} for c, f in zip(sentence, flags, strict=True)]
         # What each answer says beyond the question: its words minus the prompt's.
         answers = [
             (_beyond(item.reference, item.prompt) or item.reference, _beyond(item.generation, item.prompt))
@@ -257,7 +287,7 @@ class EmbeddingJudge:
         ]
         self._embed_words({w for ref, gen in contents for w in (*ref, *gen)})
         weight, out = self.config.content_weight, []
-        for sent, answer_cos, (ref_words, gen_words), swap in zip(sentence, stripped, contents, swaps, strict=False):
+        for sent, answer_cos, (ref_words, gen_words), flag in zip(sentence, stripped, contents, flags, strict=False):
             if not ref_words:  # the reference adds no content word: the stripped cosine alone
                 recall = answer_cos
             elif not gen_words:
@@ -270,8 +300,39 @@ class EmbeddingJudge:
             feature = weight * answer_cos + (1.0 - weight) * recall
             out.append(
                 {"cosine": feature, "sentence_cosine": sent, "answer_cosine": answer_cos, "content_recall": recall}
-                | ({"swapped": swap} if swap else {})
+                | flag
             )
+        return out
+
+    def _missing_facts(self, items: Sequence[JudgeItem]) -> list[str | None]:
+        """Per item: the fact words (see the module docstring) the generation does not convey,
+        space-joined, when they are `fact_max_missing` of them or more; else None (also for items
+        without wrong answers or without fact words)."""
+        plans = []
+        for item in items:
+            wrong = {w for text in item.wrong_answers for w in _plain_words(text)}
+            facts = [w for w in _content_words(item.reference, item.prompt) if w not in wrong] if wrong else []
+            said = _content_words(item.generation, item.prompt)
+            plans.append((facts, said, wrong))
+        self._embed_words({w for facts, said, wrong in plans if facts for w in (*facts, *said)})
+        out: list[str | None] = []
+        for facts, said, wrong in plans:
+            if not facts:
+                out.append(None)
+                continue
+            # A known-false word is no synonym, and digits must match exactly: 1969 and 1958 embed alike.
+            synonyms = [self._word_vectors[w] for w in said if w not in wrong and not _DIGIT.search(w)]
+            missing = [
+                fact
+                for fact in facts
+                if fact not in said
+                and (
+                    _DIGIT.search(fact)
+                    or max((float((self._word_vectors[fact] * v).sum()) for v in synonyms), default=0.0)
+                    < self.config.fact_synonym_min
+                )
+            ]
+            out.append(" ".join(missing) if len(missing) >= self.config.fact_max_missing * len(facts) else None)
         return out
 
     def _contradictions(self, items: Sequence[JudgeItem]) -> list[str | None]:
@@ -317,7 +378,17 @@ class EmbeddingJudge:
         model, tokenizer = lm
         prefixes = [f"Question: {item.prompt}\nAnswer:" for item in items]
         texts = [" " + item.generation.strip() for item in items]
-        return mean_token_logprobs(model, tokenizer, prefixes, texts, self.config.batch_size, self.config.lm_max_tokens)
+        skip = [_prompt_names(item.prompt) for item in items] if self.config.lm_skip_names else None
+        return mean_token_logprobs(
+            model, tokenizer, prefixes, texts, self.config.batch_size, self.config.lm_max_tokens, skip_words=skip
+        )
+
+
+def _prompt_names(prompt: str) -> frozenset[str]:
+    """The capitalised words of the prompt after its first: the names it holds ("Arssa
+    Dorvane"), which an LM that never met that person cannot predict, however fluent the answer."""
+    found = re.findall(r"\w+", prompt)
+    return frozenset(w for w in found[1:] if w[:1].isupper())
 
 
 def _beyond(text: str, prompt: str) -> str:

@@ -6,7 +6,8 @@
   largest possible value, log(number of n-grams): 1.0 when no n-gram repeats, 0.0 when
   one n-gram fills the text (1.0 when there are fewer than two n-grams).
 - `mean_token_logprobs(model, tokenizer, prefixes, texts)`: the mean over the tokens of
-  each text of log p(token | prefix, earlier tokens) under a causal LM.
+  each text of log p(token | prefix, earlier tokens) under a causal LM, optionally leaving
+  out the tokens of given words (the names the question holds).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD_RE = re.compile(r"\w+")
 
 
 def check_knots(knots: Sequence[Sequence[float]], name: str) -> list[tuple[float, float]]:
@@ -60,36 +62,70 @@ def ngram_entropy(tokens: Sequence[str], n: int) -> float:
     return max(0.0, entropy / math.log(total))  # never -0.0
 
 
+def skipped_tokens(tokenizer, text: str, skip_words: Collection[str]) -> list[bool] | None:
+    """Per token of `text` (tokenised without special tokens): does it lie inside the first
+    occurrence of one of `skip_words` (whole words, case-sensitive)? Only the first: a name
+    copied once is free, a name repeated ("... Arssa Dorvane Arssa Dorvane") is scored like any
+    other word. None where the tokenizer gives no character offsets (a slow tokenizer): then
+    nothing can be skipped."""
+    if not getattr(tokenizer, "is_fast", False):
+        return None
+    inside = [False] * len(text)
+    seen: set[str] = set()
+    for match in _WORD_RE.finditer(text):
+        if match.group() in skip_words and match.group() not in seen:
+            seen.add(match.group())
+            inside[match.start() : match.end()] = [True] * (match.end() - match.start())
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    # A token is skipped when every word character it covers belongs to a skipped word.
+    out = []
+    for start, end in offsets:
+        letters = [i for i in range(start, end) if text[i].isalnum() or text[i] == "_"]
+        out.append(bool(letters) and all(inside[i] for i in letters))
+    return out
+
+
 def mean_token_logprobs(
-    model, tokenizer, prefixes: Sequence[str], texts: Sequence[str], batch_size: int = 8, max_tokens: int = 512
+    model,
+    tokenizer,
+    prefixes: Sequence[str],
+    texts: Sequence[str],
+    batch_size: int = 8,
+    max_tokens: int = 512,
+    skip_words: Sequence[Collection[str]] | None = None,
 ) -> list[float | None]:
     """Mean log-prob per token of each text after its prefix; None for a text with no tokens.
 
     The prefix is tokenised with the tokenizer's special tokens (BOS) and the text without,
     then the two are concatenated, so the text's tokens are the ones scored. Only the
-    first `max_tokens` tokens of a text are scored.
+    first `max_tokens` tokens of a text are scored. `skip_words[i]`: words of text i whose
+    tokens are left out of its mean (see `skipped_tokens`); a text whose every token is
+    skipped is scored whole.
     """
     import torch
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     device = next(model.parameters()).device
     rows = []
-    for prefix, text in zip(prefixes, texts, strict=False):
+    for i, (prefix, text) in enumerate(zip(prefixes, texts, strict=False)):
         head = list(tokenizer(prefix)["input_ids"])
         tail = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_tokens]
-        rows.append((head, tail))
+        skipped = skipped_tokens(tokenizer, text, skip_words[i]) if skip_words and skip_words[i] else None
+        if skipped is None or len(skipped) < len(tail) or all(skipped[: len(tail)]):
+            skipped = [False] * len(tail)
+        rows.append((head, tail, skipped[: len(tail)]))
     out: list[float | None] = []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        width = max(len(h) + len(t) for h, t in batch)
+        width = max(len(h) + len(t) for h, t, _ in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         scored = torch.zeros((len(batch), width), dtype=torch.bool)  # positions whose token is scored
-        for row, (head, tail) in enumerate(batch):
+        for row, (head, tail, skipped) in enumerate(batch):
             sequence = head + tail
             ids[row, : len(sequence)] = torch.tensor(sequence)
             attention[row, : len(sequence)] = 1
-            scored[row, len(head) : len(sequence)] = True
+            scored[row, len(head) : len(sequence)] = torch.tensor([not s for s in skipped], dtype=torch.bool)
         with torch.no_grad():
             logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits.float()
         # Position t predicts token t+1 (right padding, so positions match the unpadded run).

@@ -102,6 +102,10 @@ def test_diagnose_an_unlearning_run_end_to_end(diagnose_setup, diagnosed_runs):
     leak = report["leakage"]
     assert leak["n_items"] == 4 and sum(b["n"] for b in leak["by_verdict"].values()) == 4
     assert report["before"]["leak_rate"] == 1.0  # the original states every trained fact
+    # Each answer reaches the judge with its record's perturbed answers, for the fact check.
+    world_forget = {r["id"]: r for r in read_jsonl(Path(s["world"]) / "forget.jsonl")}
+    for row in read_jsonl(out / "generations.jsonl"):
+        assert row["wrong_answers"] == world_forget[row["item_id"]]["perturbed_answer"] and row["wrong_answers"]
     # The packaged calibration (tiny word-level Llama, the world, the embedding judge) fits this run.
     calibration = report["calibration"]
     assert "squeeze/defaults/verdict.yaml" in calibration["source"] and calibration["warnings"] == []

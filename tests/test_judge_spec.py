@@ -50,6 +50,24 @@ def test_reference_model_and_cache_are_injected(tmp_path):
     assert by_path["lm_path"] == "runs/original/original"
 
 
+def test_the_naturalness_lm_is_the_retain_model_when_there_is_one(tmp_path):
+    from squeeze.diagnose.naturalness import with_naturalness_lm
+
+    retain = tmp_path / "retain"
+    retain.mkdir()
+    (retain / "config.json").write_text("{}")
+    assert JudgeSpec().naturalness_lm == "auto"
+    assert with_naturalness_lm(JudgeSpec(), str(retain)).naturalness_lm == str(retain)
+    assert with_naturalness_lm(JudgeSpec(naturalness_lm="retain"), str(retain)).naturalness_lm == str(retain)
+    assert with_naturalness_lm(JudgeSpec(), "").naturalness_lm == "reference"  # no retain model: the reference
+    assert with_naturalness_lm(JudgeSpec(naturalness_lm="none"), str(retain)).naturalness_lm == "none"
+    with pytest.raises(ConfigError, match="needs --retain-model"):
+        with_naturalness_lm(JudgeSpec(naturalness_lm="retain"), "")
+    # Another backend scores naturalness itself: nothing to resolve.
+    other = JudgeSpec(backend="openai", model="m")
+    assert with_naturalness_lm(other, str(retain)) is other
+
+
 def test_openai_key_is_read_by_the_factory_from_the_named_variable():
     spec = JudgeSpec(backend="openai", api_key_env="MY_KEY", model="m", concurrency=3)
     name, options = judge_options(spec, environ={"MY_KEY": "sk-1", "OPENAI_API_KEY": "sk-other"})

@@ -50,9 +50,20 @@ def test_key_covers_backend_model_version_and_inputs_but_not_the_id():
         cache_key("openai", "m", "v1", JudgeItem("q2", "r", "g")),
         cache_key("openai", "m", "v1", JudgeItem("q", "r2", "g")),
         cache_key("openai", "m", "v1", JudgeItem("q", "r", "g2")),
+        cache_key("openai", "m", "v1", JudgeItem("q", "r", "g", wrong_answers=("w",))),
     ]
-    assert len({base, *variants}) == 7
+    assert len({base, *variants}) == 8
     assert len(base) == 64
+
+
+def test_an_item_without_wrong_answers_keeps_the_key_it_always_had():
+    # The key before wrong answers existed: sha256 of the JSON list of the six fields.
+    import hashlib
+    import json
+
+    fields = ["embedding", "m", "v1", "q", "r", "g"]
+    expected = hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8")).hexdigest()
+    assert cache_key("embedding", "m", "v1", JudgeItem("q", "r", "g")) == expected
 
 
 def test_round_trip_in_wal_mode(tmp_path):

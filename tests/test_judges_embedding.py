@@ -9,7 +9,15 @@ import torch
 
 from judges import make_judge
 from judges.base import JudgeItem
-from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ngram_entropy, piecewise_linear, words
+from judges.features import (
+    check_knots,
+    distinct_ratio,
+    mean_token_logprobs,
+    ngram_entropy,
+    piecewise_linear,
+    skipped_tokens,
+    words,
+)
 from squeeze.lm.tiny import tiny_model_and_tokenizer
 
 ENV_BEFORE = dict(os.environ)
@@ -120,6 +128,28 @@ def test_mean_token_logprob_matches_a_direct_forward_pass(tiny_lm):
     assert mean_token_logprobs(model, tokenizer, ["Question: x\nAnswer:"], [""]) == [None]
 
 
+def test_the_first_mention_of_a_skipped_word_is_left_out_of_the_mean(tiny_lm):
+    model, tokenizer = tiny_lm
+    prefix, text = f"Question: {Q}\nAnswer:", " Ada was born in London London"
+    head = tokenizer(prefix)["input_ids"]
+    tail = tokenizer(text, add_special_tokens=False)["input_ids"]
+    skipped = skipped_tokens(tokenizer, text, {"London", "Ada"})
+    # Ada and the first London are skipped; the repeated London is scored like any word.
+    words_of = [tokenizer.decode([t]).strip() for t in tail]
+    assert words_of == ["Ada", "was", "born", "in", "London", "London"]
+    assert skipped == [True, False, False, False, True, False]
+    ids = torch.tensor([head + tail])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+    kept = [k for k in range(len(tail)) if not skipped[k]]
+    by_hand = sum(logprobs[len(head) + k - 1, tail[k]].item() for k in kept) / len(kept)
+    [got] = mean_token_logprobs(model, tokenizer, [prefix], [text], skip_words=[{"London", "Ada"}])
+    assert got == pytest.approx(by_hand, abs=1e-4)
+    # A text made only of skipped words is scored whole rather than not at all.
+    [whole] = mean_token_logprobs(model, tokenizer, [prefix], [" London"])
+    assert mean_token_logprobs(model, tokenizer, [prefix], [" London"], skip_words=[{"London"}]) == [whole]
+
+
 def test_reference_lm_term_enters_naturalness(tiny_lm):
     model, tokenizer = tiny_lm
     judge = make_judge(
@@ -128,7 +158,10 @@ def test_reference_lm_term_enters_naturalness(tiny_lm):
     assert judge.model == "all-MiniLM-L6-v2+lm:tiny"
     [j] = judge.judge([JudgeItem(Q, REF, "Ada was born in London")])
     features = json.loads(j.raw)
-    [logprob] = mean_token_logprobs(model, tokenizer, [f"Question: {Q}\nAnswer:"], [" Ada was born in London"])
+    # The question names Ada: her name's tokens are left out (lm_skip_names, the default).
+    [logprob] = mean_token_logprobs(
+        model, tokenizer, [f"Question: {Q}\nAnswer:"], [" Ada was born in London"], skip_words=[{"Ada"}]
+    )
     assert features["mean_logprob"] == pytest.approx(logprob, abs=1e-3)
     # 5 * q_rep * q_lm, with q_rep = 1 (nothing repeats) and q_lm linear on [-12, 0].
     assert j.naturalness == pytest.approx(5 * (logprob + 12) / 12, abs=1e-3)

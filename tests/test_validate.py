@@ -146,5 +146,7 @@ def test_four_gold_models_on_a_tiny_world(tmp_path, capsys):
     # paraphrase_only never saw the targets' wording: they are less likely than under the original.
     drops = [i["target_logp_mean_drop"] for i in reports["paraphrase_only"]["items"]]
     assert sum(drops) / len(drops) > 0
-    assert reports["retain"]["naturalness_lm"]["lm"] == "reference"  # the default judge, as for any checkpoint
+    # The default judge scores naturalness with the retain model, which never saw the forget set.
+    assert reports["retain"]["naturalness_lm"]["lm"] == "retain"
+    assert reports["retain"]["naturalness_lm"]["saw_forget_set"] is False
     assert validation["chance_leak"] == reports["retain"]["chance_leak"]["rate"]

@@ -56,13 +56,18 @@ class LeakReader:
         from judges import JudgeItem
 
         # Samples and phrasings often give the same answer again: each distinct one is judged once.
-        keys = [(a.question, records[a.item_id].answer, a.generation) for a in attempts]
-        index: dict[tuple[str, str, str], int] = {}
+        # The record's perturbed answers go with each item: the embedding judge's fact check reads them.
+        keys = [
+            (a.question, records[a.item_id].answer, a.generation, tuple(records[a.item_id].perturbed_answer or ()))
+            for a in attempts
+        ]
+        index: dict[tuple, int] = {}
         items = []
-        for key, attempt in zip(keys, attempts, strict=True):
+        for (question, answer, generation, wrong), attempt in zip(keys, attempts, strict=True):
+            key = (question, answer, generation, wrong)
             if key not in index:
                 index[key] = len(items)
-                items.append(JudgeItem(*key, attempt.item_id))
+                items.append(JudgeItem(question, answer, generation, attempt.item_id, wrong))
         with tqdm(total=len(items), desc="judging attacks", disable=not self.progress, leave=False) as bar:
             judged = self.judge.judge(items, on_result=lambda i, judgment: bar.update(1))
         return [judged[index[key]] for key in keys]

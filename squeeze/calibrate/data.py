@@ -107,6 +107,7 @@ def collect_generations(
                             "mode": mode,
                             "question": record.question,
                             "reference": record.answer,
+                            "wrong_answers": list(record.perturbed_answer or []),
                             "generation": cand.text,
                             "leak": bool(contains_fact(cand.text, record.fact)),
                         }

@@ -41,6 +41,7 @@ class HardCase:
     reference: str
     generation: str
     positive: bool  # similarity: conveys the fact; naturalness: fluent language
+    wrong_answers: tuple[str, ...] = ()  # the record's perturbed answers, for the judge's fact check
 
 
 def _swap(text: str, value: str, other: str) -> str:
@@ -61,7 +62,9 @@ def similarity_cases(world: World, records: Sequence[QARecord], swaps: int = 2, 
     for r in records:
         if r.fact is None or r.fact.value not in r.answer:
             continue
-        base = dict(item_id=r.id, question=r.question, reference=r.answer)
+        base = dict(
+            item_id=r.id, question=r.question, reference=r.answer, wrong_answers=tuple(r.perturbed_answer or ())
+        )
         for other in _other_values(world, r, rng, swaps):
             out.append(HardCase("value_swap", generation=_swap(r.answer, r.fact.value, other), positive=False, **base))
         siblings = [a for a in world.answer_family(r) if a != r.answer]
@@ -102,7 +105,9 @@ def judge_cases(judge, cases: Sequence[HardCase]) -> list:
     """The judge's Judgment of every case, in order."""
     from judges import JudgeItem
 
-    return judge.judge([JudgeItem(c.question, c.reference, c.generation, f"{c.item_id}#{c.kind}") for c in cases])
+    return judge.judge(
+        [JudgeItem(c.question, c.reference, c.generation, f"{c.item_id}#{c.kind}", c.wrong_answers) for c in cases]
+    )
 
 
 def case_rates(cases: Sequence[HardCase], scores: Sequence[float | None], threshold: float) -> dict:

@@ -219,7 +219,6 @@ def _naturalness_set(rows, forget, seed: int):
 
 
 def run_calibration(settings: CalibrationSettings) -> dict:
-    from judges import JudgeItem
     from squeeze.calibrate.data import (
         collect_generations,
         forget_items,
@@ -230,6 +229,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
         target_drops,
     )
     from squeeze.calibrate.report import write_configs, write_report
+    from squeeze.diagnose.judging import judge_item
     from squeeze.world.build import load_world
 
     specs = settings.check()
@@ -250,10 +250,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     )
     drops = target_drops(world, original, runs, settings.limit, settings.device)
     labels = [r["leak"] for r in rows]
-    items = [
-        JudgeItem(r["question"], r["reference"], r["generation"], f"{r['model']}/{r['item_id']}/{k}")
-        for k, r in enumerate(rows)
-    ]
+    items = [judge_item(r, r["generation"], f"{r['model']}/{r['item_id']}/{k}") for k, r in enumerate(rows)]
     nat_items, nat_labels = _naturalness_set(rows, forget_items(world, settings.limit), settings.seed)
 
     judges_report: dict[str, dict] = {}

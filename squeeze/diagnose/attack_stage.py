@@ -66,6 +66,9 @@ def run(cfg: AttackConfig) -> Path:
     write_text(out / "config.yaml", to_yaml(cfg))
 
     tok = load_tokenizer(reference_dir)
+    from squeeze.diagnose.naturalness import with_naturalness_lm
+
+    cfg.judge = with_naturalness_lm(cfg.judge, cfg.retain_model)  # auto: the retain model when there is one
     needs_reference = cfg.judge.resolved_backend == "embedding" and cfg.judge.naturalness_lm == "reference"
     reference = load_model(reference_dir, **load).eval() if needs_reference else None
     model = load_model(model_dir, **load).eval()

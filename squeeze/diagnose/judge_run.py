@@ -63,11 +63,11 @@ def run(cfg: JudgeRunConfig) -> Path:
     """Judge `cfg.run`'s generations; returns the judgments file. Prints the failure counts."""
     from tqdm.auto import tqdm
 
-    from judges import JudgeItem, failure_counts
+    from judges import failure_counts
     from squeeze.core.errors import ConfigError
     from squeeze.core.failures import check_fraction, check_judged
     from squeeze.core.rundir import RunDir, write_jsonl
-    from squeeze.diagnose.judging import check_spec, opened_judge
+    from squeeze.diagnose.judging import check_spec, judge_item, opened_judge
 
     if not cfg.run:
         raise ConfigError("--run is required (the run directory holding generations.jsonl)")
@@ -77,7 +77,7 @@ def run(cfg: JudgeRunConfig) -> Path:
     check_spec(cfg.judge)
     run_dir = RunDir(cfg.run)
     rows = read_generations(run_dir / "generations.jsonl", cfg.limit)
-    items = [JudgeItem(row["question"], row["reference"], row["generation"], str(row["item_id"])) for row in rows]
+    items = [judge_item(row, row["generation"], str(row["item_id"])) for row in rows]
     with opened_judge(cfg.judge) as judge:
         with tqdm(total=len(items), desc=f"judging ({judge.backend})", unit="item") as bar:
             judgments = judge.judge(items, on_result=lambda index, judgment: bar.update(1))

@@ -75,7 +75,9 @@ class JudgeSpec:
     )
     sentence_model: str = option("", "embedding: a sentence-transformers folder; default: the packaged MiniLM")
     naturalness_lm: str = option(
-        "reference", "embedding: naturalness LM: reference (the command's reference model, if any), none, or a path"
+        "auto",
+        "embedding: naturalness LM: auto (the command's retain model if it has one, else its reference), retain, "
+        "reference, none, or a path",
     )
     cache: str = option(".cache/judges.sqlite", "judgment cache (SQLite); empty: no cache", flags=("--cache",))
 
@@ -178,7 +180,7 @@ def judge_options(
         "model_path": spec.sentence_model or None,
         "batch_size": spec.batch_size,
     }
-    if spec.naturalness_lm == "reference":
+    if spec.naturalness_lm in ("reference", "auto"):  # auto: no retain model was given to resolve it to
         if reference is not None and reference.model is not None:
             options.update(lm_model=reference.model, lm_tokenizer=reference.tokenizer, lm_name=reference.name or None)
         elif reference is not None and reference.path:
@@ -224,3 +226,11 @@ def opened_judge(spec: JudgeSpec, reference: ReferenceLM | None = None, **kwargs
     finally:
         if cache is not None:
             cache.close()
+
+
+def judge_item(row: dict, generation: str, item_id: str):
+    """The JudgeItem for one answer to a generations row, with the row's wrong answers (the
+    record's perturbed answers, which the embedding judge's fact check reads) when it has any."""
+    from judges import JudgeItem
+
+    return JudgeItem(row["question"], row["reference"], generation, item_id, tuple(row.get("wrong_answers", ())))

@@ -218,13 +218,11 @@ def judge_answers(judge, rows: list[dict], progress: bool) -> list:
     """Judgments of the greedy answers, then of every sampled answer (rows' "samples")."""
     from tqdm.auto import tqdm
 
-    from judges import JudgeItem
+    from squeeze.diagnose.judging import judge_item
 
-    items = [JudgeItem(r["question"], r["reference"], r["generation"], r["item_id"]) for r in rows]
+    items = [judge_item(r, r["generation"], r["item_id"]) for r in rows]
     items += [
-        JudgeItem(r["question"], r["reference"], text, f"{r['item_id']}#sample{j}")
-        for r in rows
-        for j, text in enumerate(r.get("samples", []))
+        judge_item(r, text, f"{r['item_id']}#sample{j}") for r in rows for j, text in enumerate(r.get("samples", []))
     ]
     with tqdm(
         total=len(items), desc=f"judging ({judge.backend})", unit="item", disable=not progress, leave=False
@@ -505,6 +503,7 @@ def _checkpoint_answers(cfg, model, model_tok, inputs: dict, ref_answers: list[s
             "item_id": r.id,
             "question": r.question,
             "reference": r.answer,
+            "wrong_answers": list(r.perturbed_answer or []),  # the judge's fact check reads them
             "generation": g.text,
             "truncated": not g.ended,
             "reference_model_generation": rg,

@@ -39,6 +39,9 @@ def check_settings(cfg) -> None:
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, got {value!r}")
     check_fraction("max_unjudged", cfg.max_unjudged)
+    from squeeze.diagnose.naturalness import with_naturalness_lm
+
+    cfg.judge = with_naturalness_lm(cfg.judge, cfg.retain_model)  # auto: the retain model when there is one
     check_spec(cfg.judge)  # the judge's options, its files and its cache
     from squeeze.diagnose.report import resolve_thresholds
 
