@@ -1,4 +1,4 @@
-"""Settings of `squeeze train-original` (kept free of torch so `--help` is fast)."""
+"""Settings of `squeeze train-original` (kept free of torch at import, so `--help` is fast)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ class TrainOriginalConfig:
         "pretrained model to fine-tune instead of training from scratch: a Hugging Face folder, a .gguf file or a known name (smollm2-135m-instruct); its tokenizer and chat template are used and hidden_size/num_layers/num_heads are ignored. '' trains a tiny Llama from scratch. Pretrained models want a far lower lr (5e-5 .. 2e-4)",
     )
     max_length: int = option(0, "cut training sequences to this many tokens, prompt first (0: no cut)")
+    device: str = option("cpu", "cpu (tiny models train fastest on CPU threads), auto, cuda or cuda:N")
+    dtype: str = option(
+        "fp32", "fp32; bf16: mixed precision (fp32 weights, bf16 autocast compute; slow on a CPU); auto: bf16 on a GPU"
+    )
 
     def check(self) -> TrainOriginalConfig:
         """One clear error for an impossible setting, before anything is loaded or written."""
@@ -51,6 +55,21 @@ class TrainOriginalConfig:
                 "max_length": (0, None),
             },
         )
+        self.training_dtype()  # one clear line for a bad device or dtype
         if not self.world:
             raise ConfigError("no world: pass --world DIR (written by `squeeze world`)")
         return self
+
+    def training_dtype(self):
+        """(device, compute dtype) of training, through squeeze.lm.runtime: float32 or bfloat16."""
+        import torch
+
+        from squeeze.lm.runtime import resolve_device, resolve_dtype
+
+        device = resolve_device(self.device)
+        dtype = resolve_dtype(self.dtype, device)
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ConfigError(
+                f"dtype {self.dtype!r}: training takes fp32, bf16 or auto (fp16 would need a loss scaler)"
+            )
+        return device, dtype

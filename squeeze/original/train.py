@@ -13,6 +13,7 @@ instead fine-tuned copies of that pretrained model and keep its tokenizer and ch
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -85,6 +86,10 @@ def train_lm(
     steps_per_epoch = math.ceil(n_pairs / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = max(1, int(cfg.warmup_frac * total))
+    device, dtype = cfg.training_dtype()
+    model.to(device)
+    # bf16 is mixed precision: fp32 weights and AdamW state, the forward under bf16 autocast.
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if dtype == torch.bfloat16 else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     model.train()
     log, step = [], 0
@@ -93,10 +98,11 @@ def train_lm(
         pairs = epoch_pairs(world, splits, tokenizer, rng, leave_out)
         losses = []
         for start in range(0, len(pairs), cfg.batch_size):
-            batch = collate(pairs[start : start + cfg.batch_size])
+            batch = {k: v.to(device) for k, v in collate(pairs[start : start + cfg.batch_size]).items()}
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, cfg.lr, warmup)
-            out = answer_logprobs(model, batch)
+            with autocast or contextlib.nullcontext():
+                out = answer_logprobs(model, batch)
             # Token-level mean NLL over the batch's answer tokens.
             loss = -out.logp_sum.sum() / out.n_tokens.sum()
             if not torch.isfinite(loss):

@@ -50,6 +50,9 @@ class ValidateConfig:
     limit: int = option(0, "diagnose at most this many forget items (0: all)")
     candidates: int = option(10, "beam candidates per forget item for the bins")
     cache: str = option(".cache/judges.sqlite", "judgment cache (SQLite); empty: no cache")
+    device: str = option("auto", "device of the diagnoses: auto (a GPU when there is one), cpu, cuda or cuda:N")
+    dtype: str = option("auto", "dtype of the diagnoses: auto (bf16 on a GPU that has it, else fp32), fp32, bf16, fp16")
+    batch_size: int | str = option(16, "diagnose batch size, or auto (largest that fits, cached)")
     progress: bool = option(True, "progress bars")
 
 

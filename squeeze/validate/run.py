@@ -30,6 +30,10 @@ def resolve(cfg: ValidateConfig) -> ValidateConfig:
         raise ConfigError(f"gold must be a non-empty subset of {list(GOLD_TRUTH)}, got {cfg.gold}")
     if cfg.noise_scale <= 0:
         raise ConfigError(f"noise_scale must be > 0, got {cfg.noise_scale}")
+    from squeeze.lm.runtime import parse_batch_size, resolve_device, resolve_dtype
+
+    resolve_dtype(cfg.dtype, resolve_device(cfg.device))  # one clear line before any training (issue 15)
+    cfg = dataclasses.replace(cfg, batch_size=parse_batch_size(cfg.batch_size))
     if not cfg.fast:
         return cfg
     defaults = ValidateConfig()
@@ -56,8 +60,14 @@ def write_forget_set(world_dir: Path, out: Path) -> Path:
 
 def diagnose_gold(cfg: ValidateConfig, name: str, models: dict[str, Path], world_dir: Path, out: Path) -> dict:
     """The diagnose report of one gold model against the original."""
+    from squeeze.diagnose.pipeline import diagnose
+
+    return diagnose(gold_diagnose_config(cfg, name, models, world_dir, out))
+
+
+def gold_diagnose_config(cfg: ValidateConfig, name: str, models: dict[str, Path], world_dir: Path, out: Path):
     from squeeze.diagnose.judging import JudgeSpec
-    from squeeze.diagnose.pipeline import DiagnoseConfig, diagnose
+    from squeeze.diagnose.pipeline import DiagnoseConfig
 
     bins = out / "diagnose" / "original" / "bins.jsonl"
     dcfg = DiagnoseConfig(
@@ -73,9 +83,12 @@ def diagnose_gold(cfg: ValidateConfig, name: str, models: dict[str, Path], world
         limit=cfg.limit or None,
         candidates=cfg.candidates,
         answer_samples=cfg.answer_samples,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        batch_size=cfg.batch_size,
         progress=cfg.progress,
     )
-    return diagnose(dcfg)
+    return dcfg
 
 
 def validate(cfg: ValidateConfig) -> Path:

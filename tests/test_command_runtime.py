@@ -1,11 +1,12 @@
-"""`squeeze unlearn` device / dtype / score_batch_size=auto (issue 15, item 1), through
-squeeze.lm.runtime: bf16 mixed precision trains on the CPU too (fp32 weights, bf16 compute),
-impossible settings fail with one line before anything is written, and auto batch sizes are
-searched once and cached."""
+"""device / dtype / batch_size=auto on `squeeze unlearn`, `train-original` and `validate`
+(issue 15, item 1), through squeeze.lm.runtime: bf16 mixed precision trains on the CPU too
+(fp32 weights, bf16 compute), impossible settings fail with one line before anything is
+written, and auto batch sizes are searched once and cached."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -71,3 +72,48 @@ def test_score_batch_size_auto_is_searched_once_and_gives_the_same_reference(inp
     assert "score_batch_size: auto" in (auto / "config.yaml").read_text()  # the setting, as given
     with pytest.raises(ConfigError, match="expected a positive integer or auto"):
         run_unlearning(config(inputs, tmp_path / "bad", "npo", "score_batch_size=0"))
+
+
+def test_train_original_takes_device_and_bf16_mixed_precision(capsys):
+    from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
+    from squeeze.original.config import TrainOriginalConfig
+    from squeeze.original.train import train_lm
+    from squeeze.world.build import generate_world
+
+    world = generate_world(n_people=4, seed=1)
+    tok = build_word_tokenizer(world.corpus_texts())
+    logs = {}
+    for dtype in ("fp32", "bf16"):
+        model = build_tiny_llama(len(tok), hidden_size=32, num_layers=2, num_heads=2, tokenizer=tok)
+        cfg = TrainOriginalConfig(epochs=2, batch_size=32, lr=1e-2, device="cpu", dtype=dtype)
+        logs[dtype] = [row["loss"] for row in train_lm(model, tok, world, ("forget",), cfg, desc=dtype)]
+        assert {p.dtype for p in model.parameters()} == {torch.float32}  # fp32 master weights either way
+    assert logs["fp32"] != logs["bf16"] and all(map(math.isfinite, logs["bf16"]))
+    assert logs["bf16"][-1] < logs["bf16"][0] * 1.01  # it trains
+    with pytest.raises(ConfigError, match="training takes fp32, bf16 or auto"):
+        TrainOriginalConfig(world="w", dtype="fp16").check()
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="torch sees no CUDA GPU"):
+            TrainOriginalConfig(world="w", device="cuda:0").check()
+    capsys.readouterr()  # the progress bars so far
+    assert main(["train-original", "--world", "w", "--dtype", "int8"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("squeeze: error: dtype 'int8'") and "\n" not in err
+
+
+def test_validate_hands_device_dtype_and_batch_size_to_its_diagnoses(tmp_path, capsys):
+    from squeeze.validate.config import ValidateConfig
+    from squeeze.validate.run import gold_diagnose_config, resolve
+
+    cfg = resolve(ValidateConfig(device="cpu", dtype="bf16", batch_size="auto", out=str(tmp_path / "v")))
+    models = {name: tmp_path / name for name in ("original", "retain", "noised")}
+    dcfg = gold_diagnose_config(cfg, "noised", models, tmp_path / "world", tmp_path / "v")
+    assert (dcfg.device, dcfg.dtype, dcfg.batch_size) == ("cpu", "bf16", "auto")
+    assert resolve(ValidateConfig(batch_size="8")).batch_size == 8
+    for bad, message in (("--device=cuda:7", "device 'cuda:7'"), ("--batch-size=0", "positive integer or auto")):
+        if bad.startswith("--device") and torch.cuda.is_available():
+            continue
+        assert main(["validate", "--out", str(tmp_path / "bad"), bad]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("squeeze: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "bad").exists()  # before any world or model is made
