@@ -200,6 +200,16 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
     rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
     assert len(rows) == report["n_generations"] and all(isinstance(r["leak"], bool) for r in rows)
     assert "AUROC" in (out / "calibration.md").read_text()
+    # The hard cases of the world's templates and pools, at the tuned thresholds (issue 10 item 2).
+    hard = report["judges"]["embedding"]["hard_cases"]
+    assert {"value_swap", "sibling"} <= set(hard["similarity"]["kinds"])
+    assert {"fluent_wrong_value", "loop", "salad"} <= set(hard["naturalness"]["kinds"])
+    swaps = hard["similarity"]["kinds"]["value_swap"]
+    # The fact check caps a swap at 1, below the tuned s_min, so no swap passes.
+    assert report["thresholds"]["s_min"]["value"] > 1.0
+    assert swaps["n"] >= len(forget) and swaps["rate"] == 0.0
+    assert hard["similarity"]["threshold"] == report["thresholds"]["s_min"]["value"]
+    assert "## Hard cases" in (out / "calibration.md").read_text()
     assert (out / "figures" / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     from squeeze.diagnose.judging import load_embedding_settings

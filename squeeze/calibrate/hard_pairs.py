@@ -17,6 +17,9 @@ Naturalness:
   with its last half repeated ("plays the saxophone among the saxophone"). Must fall below n_min.
 
     cases = similarity_cases(world, world.splits["forget"])
+
+`squeeze judge-calibrate` reports every judge's rates on them (`hard_case_rates`), at the
+thresholds it tuned.
 """
 
 from __future__ import annotations
@@ -124,3 +127,14 @@ def case_rates(cases: Sequence[HardCase], scores: Sequence[float | None], thresh
     labels, values = [y for y, _ in kept], [s for _, s in kept]
     out["auroc"] = auroc(labels, values) if both_classes(labels) else None
     return out
+
+
+def hard_case_rates(judge, world: World, records: Sequence[QARecord], s_min: float, n_min: float) -> dict:
+    """The judge on every hard case of `records`: per kind, the share at or above s_min
+    (Similarity cases) or n_min (Naturalness cases), with its 95% interval, and each scale's AUROC."""
+    similarity = similarity_cases(world, records)
+    naturalness = naturalness_cases(world, records)
+    return {
+        "similarity": case_rates(similarity, [j.similarity for j in judge_cases(judge, similarity)], s_min),
+        "naturalness": case_rates(naturalness, [j.naturalness for j in judge_cases(judge, naturalness)], n_min),
+    }

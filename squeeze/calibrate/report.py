@@ -118,8 +118,46 @@ def render_markdown(report: dict) -> str:
             f"- repetition_knots ({emb['repetition_measure']}, n = {emb['ngram']}): {emb['repetition_knots']}",
             f"- logprob_knots: {emb['logprob_knots']}",
         ]
+    lines += _hard_case_lines(report)
     lines += ["", "![calibration](figures/calibration.png)", ""]
     return "\n".join(lines)
+
+
+HARD_CASE_EXPECTED = {
+    "value_swap": "below s_min",
+    "sibling": "at or above s_min",
+    "alias": "at or above s_min",
+    "fluent_wrong_value": "at or above n_min",
+    "loop": "below n_min",
+    "stutter": "below n_min",
+    "salad": "below n_min",
+    "cut": "below n_min",
+}
+
+
+def _hard_case_lines(report: dict) -> list[str]:
+    """The hard-case table: per judge and kind, the share at or above the tuned threshold."""
+    from squeeze.core.intervals import Rate
+
+    judges = {name: entry["hard_cases"] for name, entry in report["judges"].items() if "hard_cases" in entry}
+    if not judges:
+        return []
+    lines = [
+        "",
+        "## Hard cases (built from the world's templates and value pools, at the tuned thresholds)",
+        "",
+        "| judge | scale | case | should score | share at or above the threshold [95%] | n |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, scales in judges.items():
+        for scale, rates in scales.items():
+            for kind, rate in rates["kinds"].items():
+                lines.append(
+                    f"| {name} | {scale} | {kind} | {HARD_CASE_EXPECTED.get(kind, '')} | "
+                    f"{Rate.from_dict(rate).text(counts=False)} | {rate['n']} |"
+                )
+            lines.append(f"| {name} | {scale} | AUROC | | {_f(rates.get('auroc'))} | |")
+    return lines
 
 
 def plot_calibration(report: dict, rows: list[dict], drops: dict, path: Path) -> Path:

@@ -269,6 +269,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
             primary = (name, judgments, nat_judgments)
 
     thresholds = _tune_thresholds(labels, nat_labels, primary, drops)
+    _add_hard_cases(judges_report, specs, reference, tuned, world, forget_items(world, settings.limit), thresholds)
     for row in rows:
         scores = row["scores"][primary[0]]
         row["collapsed"] = scores["naturalness"] is not None and scores["naturalness"] < thresholds["n_min"]["value"]
@@ -303,6 +304,19 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     if settings.write_config:
         report["written"] = [str(p) for p in write_configs(settings.config_dir or None, report)]
     return report
+
+
+def _add_hard_cases(judges_report, specs, reference, tuned, world, records, thresholds) -> None:
+    """Each judge, with its tuned settings, on the hard cases built from the world's templates and
+    value pools (issue 10 items 2 and 3), at the tuned s_min and n_min."""
+    from squeeze.calibrate.hard_pairs import hard_case_rates
+    from squeeze.diagnose.judging import opened_judge
+
+    s_min, n_min = thresholds["s_min"]["value"], thresholds["n_min"]["value"]
+    for spec in specs:
+        name = spec.resolved_backend
+        with opened_judge(spec, reference, options=tuned.get(name) or {}) as judge:
+            judges_report[name]["hard_cases"] = hard_case_rates(judge, world, records, s_min, n_min)
 
 
 def _rate(values) -> float:
