@@ -149,3 +149,35 @@ def test_diagnose_scores_under_the_template_args(diagnose_setup, diagnosed_runs,
     target = "group == 'target' and step == 0"
     assert len(tagged.query(target)) == len(plain.query(target)) == 4
     assert (plain.query(target)["logp_sum"].to_numpy() != tagged.query(target)["logp_sum"].to_numpy()).any()
+
+
+def test_few_shot_prompts_follow_the_template_args(tokenizer):
+    """The rephrase attack's few-shot prompt: OpenUnlearning's in-context layout in the tag form
+    (the system text once, each example closed by asst_end_tag), and the chat template under the
+    system prompt and date string."""
+    from squeeze.attacks.rephrase import few_shot_prompt
+    from squeeze.core.types import QARecord
+
+    shots = [QARecord(id="s", question="Who did?", answer="Ada did.")]
+    tags = TemplateArgs(
+        apply_chat_template=False,
+        system_prompt_with_special_tokens="system ",
+        user_start_tag="user ",
+        user_end_tag="\n",
+        asst_start_tag="assistant ",
+        asst_end_tag="\n\n",
+    )
+    with prompt_template(tags):
+        got = few_shot_prompt(tokenizer, shots, QUESTION)
+    hand = f"system user Who did?\nassistant Ada did.\n\nuser {QUESTION}\nassistant "
+    assert got == ids(tokenizer, hand, special=True)
+    with prompt_template(TemplateArgs(system_prompt=SYSTEM, date_string="10 Apr 2025")):
+        got = few_shot_prompt(tokenizer, shots, QUESTION)
+    hand = (
+        "<bos><|start_header_id|>system<|end_header_id|>\n\nToday Date: 10 Apr 2025\n\n"
+        f"{SYSTEM}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWho did?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nAda did.<|eot_id|>"
+        f"<|start_header_id|>user<|end_header_id|>\n\n{QUESTION}<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    assert got == ids(tokenizer, hand, special=False)

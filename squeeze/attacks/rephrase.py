@@ -88,14 +88,28 @@ def _context_limit(model) -> int | None:
 
 def few_shot_prompt(tokenizer, shots: Sequence[QARecord], question: str) -> list[int]:
     """Prompt ids: each shot as a finished question and answer, then `question` to answer."""
-    from squeeze.lm.prompting import encode_prompt, encode_qa, uses_chat_template
+    from squeeze.lm.prompting import (
+        active_template,
+        chat_prompt,
+        encode_prompt,
+        encode_qa,
+        uses_chat_template,
+        uses_tags,
+    )
 
+    if uses_tags():  # OpenUnlearning's tag form: its in-context examples, each closed by asst_end_tag
+        t = active_template()
+        text = t.system_prompt_with_special_tokens + "".join(
+            t.user_start_tag + s.question + t.user_end_tag + t.asst_start_tag + s.answer + t.asst_end_tag for s in shots
+        )
+        text += t.user_start_tag + question + t.user_end_tag + t.asst_start_tag
+        return list(tokenizer(text, add_special_tokens=True)["input_ids"])
     if uses_chat_template(tokenizer):
         messages = []
         for shot in shots:
             messages += [{"role": "user", "content": shot.question}, {"role": "assistant", "content": shot.answer}]
         messages.append({"role": "user", "content": question})
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = chat_prompt(tokenizer, messages)  # under the run's system prompt and template args too
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     ids: list[int] = []
     for shot in shots:

@@ -73,15 +73,21 @@ def uses_tags() -> bool:
     return template is not None and template.apply_chat_template is False
 
 
+def chat_prompt(tokenizer, messages: list[dict]) -> str:
+    """The chat template over `messages` (the system prompt first, when one is active), with the
+    generation prompt and the template args' date_string."""
+    template = _TEMPLATE.get()
+    system = active_system_prompt()
+    head = [{"role": "system", "content": system}] if system else []
+    dated = {"date_string": template.date_string} if template is not None and template.date_string else {}
+    return tokenizer.apply_chat_template([*head, *messages], tokenize=False, add_generation_prompt=True, **dated)
+
+
 def format_prompt(tokenizer, question: str) -> str:
     template = _TEMPLATE.get()
     system = active_system_prompt()
     if uses_chat_template(tokenizer):
-        messages = [{"role": "system", "content": system}] if system else []
-        dated = {"date_string": template.date_string} if template is not None and template.date_string else {}
-        return tokenizer.apply_chat_template(
-            [*messages, {"role": "user", "content": question}], tokenize=False, add_generation_prompt=True, **dated
-        )
+        return chat_prompt(tokenizer, [{"role": "user", "content": question}])
     if uses_tags():  # OpenUnlearning's wrapped prompt, exactly (src/data/utils.py there)
         t = template
         return t.system_prompt_with_special_tokens + t.user_start_tag + question + t.user_end_tag + t.asst_start_tag
