@@ -73,6 +73,35 @@ def forget_items(world: World, limit: int | None = None) -> list[QARecord]:
     return items[:limit] if limit else items
 
 
+def answers_of(
+    models: Sequence[tuple[str, Path]],
+    records: Sequence[QARecord],
+    n_samples: int = 2,
+    seed: int = 0,
+    max_new_tokens: int = 24,
+    batch_size: int = 32,
+    device: str = "cpu",
+):
+    """(model name, mode, record, Candidate) for each model's greedy answer and `n_samples`
+    sampled ones (temperature 1, seeded) to each record's question, model by model."""
+    from squeeze.lm.generation import generate_answers
+    from squeeze.lm.models import load_model_and_tokenizer
+
+    questions = [r.question for r in records]
+    for name, path in models:
+        model, tokenizer = load_model_and_tokenizer(path, device=device)
+        plans = [("greedy", 1)] + ([("sample", n_samples)] if n_samples > 0 else [])
+        for mode, n in plans:
+            kwargs = dict(n=n, mode=mode, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=True)
+            if mode == "sample":
+                kwargs["seed"] = seed
+            candidates = generate_answers(model, tokenizer, questions, **kwargs)
+            for record, cands in zip(records, candidates, strict=False):
+                for cand in cands:
+                    yield name, mode, record, cand
+        del model
+
+
 def collect_generations(
     world: World,
     models: Sequence[tuple[str, Path]],
@@ -84,36 +113,20 @@ def collect_generations(
     device: str = "cpu",
 ) -> list[dict]:
     """One row per generation: model, item_id, mode, question, reference, generation, leak."""
-    from squeeze.lm.generation import generate_answers
-    from squeeze.lm.models import load_model_and_tokenizer
-
     records = forget_items(world, limit)
-    questions = [r.question for r in records]
-    rows: list[dict] = []
-    for name, path in models:
-        model, tokenizer = load_model_and_tokenizer(path, device=device)
-        plans = [("greedy", 1)] + ([("sample", n_samples)] if n_samples > 0 else [])
-        for mode, n in plans:
-            kwargs = dict(n=n, mode=mode, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=True)
-            if mode == "sample":
-                kwargs["seed"] = seed
-            candidates = generate_answers(model, tokenizer, questions, **kwargs)
-            for record, cands in zip(records, candidates, strict=False):
-                for cand in cands:
-                    rows.append(
-                        {
-                            "model": name,
-                            "item_id": record.id,
-                            "mode": mode,
-                            "question": record.question,
-                            "reference": record.answer,
-                            "wrong_answers": list(record.perturbed_answer or []),
-                            "generation": cand.text,
-                            "leak": bool(contains_fact(cand.text, record.fact)),
-                        }
-                    )
-        del model
-    return rows
+    return [
+        {
+            "model": name,
+            "item_id": record.id,
+            "mode": mode,
+            "question": record.question,
+            "reference": record.answer,
+            "wrong_answers": list(record.perturbed_answer or []),
+            "generation": cand.text,
+            "leak": bool(contains_fact(cand.text, record.fact)),
+        }
+        for name, mode, record, cand in answers_of(models, records, n_samples, seed, max_new_tokens, batch_size, device)
+    ]
 
 
 def mean_logprobs(path: Path, records: Sequence[QARecord], device: str = "cpu", batch_size: int = 64) -> list[float]:

@@ -246,7 +246,8 @@ def write_configs(config_dir: str | Path | None, report: dict) -> list[Path]:
     """judges/embedding.yaml (when the embedding judge was tuned) and verdict.yaml, in `config_dir`
     or else in the packaged defaults (squeeze/defaults/), which every later run reads."""
     root = Path(config_dir) if config_dir else defaults_dir()
-    source = {
+    # A gold-pair calibration (squeeze/calibrate/gold_pair.py) brings its own record.
+    source = report.get("calibration_source") or {
         "world": {"path": report["world"], **report.get("world_settings", {})},
         "original": report["original"],
         "runs": {

@@ -13,6 +13,10 @@ Thresholds, each (C4) on the labels named, on the first judge given (the primary
   retain items also show is no evidence that the target was forgotten.
 
     squeeze judge-calibrate --world runs/world --runs runs/ga runs/npo --out runs/calibration --write-config
+
+On the user's own forget set, from a gold pair of models (one that learned it, one that never
+did) instead of a world and its oracle: squeeze/calibrate/gold_pair.py (--knows, --never-learned,
+--forget, --retain).
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from squeeze.calibrate.calibration import (
     tune_similarity_knots,
 )
 from squeeze.core.config import option
+from squeeze.core.errors import ConfigError
 from squeeze.diagnose.judging import JudgeSpec, ReferenceLM, judge_options
 
 EMBEDDING_FEATURES = ("sentence_cosine", "answer_cosine", "content_recall", "cosine")
+WORLD_MAX_NEW_TOKENS = 24  # a world's answers are one short sentence
 
 
 @dataclass
@@ -42,6 +48,15 @@ class CalibrationSettings:
     world: str = option("", "world directory (squeeze world --out DIR)", metavar="DIR")
     runs: list = option([], "unlearned models: run directories holding model/, or model folders", metavar="RUN")
     original: str = option("", "original model or train-original run; default: the `original` in the runs' config.yaml")
+    # The gold-pair mode (squeeze/calibrate/gold_pair.py), instead of --world/--runs/--original.
+    knows: str = option("", "gold pair: a model that learned the forget set (any model source)", metavar="MODEL")
+    never_learned: str = option(
+        "", "gold pair: a model that never saw the forget set, e.g. a retain-only model", metavar="MODEL"
+    )
+    forget: str = option(
+        "", "gold pair: the forget set, QA records in TOFU's format (jsonl/json/parquet)", metavar="FILE"
+    )
+    retain: str = option("", "gold pair: retain QA records, the negatives that tune tau", metavar="FILE")
     judges: list = option(
         ["embedding"],
         "judges to calibrate, each BACKEND or BACKEND:key=value,... over the shared --judge-* options; "
@@ -54,7 +69,9 @@ class CalibrationSettings:
     limit: int | None = option(None, "only the first N forget items")
     n_samples: int = option(2, "sampled answers per item and model", flags=("--samples",))
     seed: int = option(0, "sampling seed")
-    max_new_tokens: int = option(24, "longest generated answer, in tokens")
+    max_new_tokens: int | None = option(
+        None, "longest generated answer, in tokens; default: 24 on a world, 128 on a gold pair (answers stop at EOS)"
+    )
     write_config: bool = option(
         False, "write the tuned values to squeeze/defaults/judges/embedding.yaml and squeeze/defaults/verdict.yaml"
     )
@@ -63,20 +80,27 @@ class CalibrationSettings:
 
     def check(self) -> list[JudgeSpec]:
         """One clear error for a missing or impossible setting, before any generation; the judge specs."""
-        from squeeze.core.errors import ConfigError
-
-        if not self.runs:
+        if self.gold_pair:
+            pass  # its own options are checked by squeeze.calibrate.gold_pair.check_gold_pair
+        elif not self.runs:
             raise ConfigError("give at least one unlearned run (--runs RUN ...)")
-        if not self.world:
+        elif not self.world:
             raise ConfigError("--world is required (squeeze world --out DIR)")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("--limit must be at least 1")
         if self.n_samples < 0:
             raise ConfigError("--samples must be >= 0")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ConfigError("--max-new-tokens must be at least 1")
         specs = self.judge_specs()
         for spec in specs:  # a missing model or key fails now
             judge_options(spec)
         return specs
+
+    @property
+    def gold_pair(self) -> bool:
+        """Calibrating on a gold pair of models (any gold-pair option given), not on a world."""
+        return bool(self.knows or self.never_learned or self.forget or self.retain)
 
     def judge_specs(self) -> list[JudgeSpec]:
         """One JudgeSpec per entry of `judges` (each once, in the order given), over `judge`."""
@@ -142,8 +166,8 @@ def _embedding_settings(judge) -> dict:
 
 
 def _measure_judge(spec: JudgeSpec, reference, items, labels, rows, model_names, nat_items, nat_labels):
-    """One judge against the oracle: (report entry, judgments, naturalness-set judgments,
-    the tuned embedding settings or None). The embedding judge's mapping is tuned here (C5)
+    """One judge against the labels (the oracle's, or a gold pair's): (report entry, judgments,
+    naturalness-set judgments, the tuned embedding settings or None). The embedding judge's mapping is tuned here (C5)
     and the items judged again with it; each row gets the judge's scores."""
     tuned = None
     name, config = spec.resolved_backend, {}  # config: the tuned settings, over the spec's
@@ -155,7 +179,7 @@ def _measure_judge(spec: JudgeSpec, reference, items, labels, rows, model_names,
         "similarity": _separation(labels, [j.similarity for j in judgments]),
         "per_model": {
             m: _separation(
-                [r["leak"] for r in rows if r["model"] == m],
+                [y for r, y in zip(rows, labels, strict=False) if r["model"] == m],
                 [j.similarity for r, j in zip(rows, judgments, strict=False) if r["model"] == m],
             )
             for m in model_names
@@ -201,16 +225,17 @@ def _measure_judge(spec: JudgeSpec, reference, items, labels, rows, model_names,
     return entry, judgments, nat_judgments, tuned
 
 
-def _naturalness_set(rows, forget, seed: int):
-    """(items, labels) for n_min: fluent answers (the original's greedy answers and the world's
-    perturbed answers) labelled True, broken copies of them (calibration_data) labelled False."""
+def _naturalness_set(rows, forget, seed: int, fluent_models: Sequence[str] = ("original",)):
+    """(items, labels) for n_min: fluent answers (the greedy answers of `fluent_models`, and the
+    records' first perturbed answers) labelled True, broken copies of them (calibration_data)
+    labelled False."""
     from judges import JudgeItem
     from squeeze.calibrate.data import degenerate_variants
 
     fluent = [
         (r["question"], r["reference"], r["generation"])
         for r in rows
-        if r["model"] == "original" and r["mode"] == "greedy" and r["generation"].strip()
+        if r["model"] in fluent_models and r["mode"] == "greedy" and r["generation"].strip()
     ]
     fluent += [(r.question, r.answer, r.perturbed_answer[0]) for r in forget if r.perturbed_answer]
     broken = degenerate_variants([text for _, _, text in fluent], seed)
@@ -232,6 +257,10 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     from squeeze.diagnose.judging import judge_item
     from squeeze.world.build import load_world
 
+    if settings.gold_pair:  # gold_pair.py builds on this module, so the command dispatches (cli/judge_calibrate.py)
+        raise ConfigError(
+            "gold-pair options (--knows, --never-learned, --forget, --retain): use gold_pair.run_gold_pair"
+        )
     specs = settings.check()
     world = load_world(settings.world)
     original = resolve_model_dir(settings.original) if settings.original else original_of_runs(settings.runs)
@@ -245,7 +274,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
         settings.n_samples,
         settings.limit,
         settings.seed,
-        settings.max_new_tokens,
+        settings.max_new_tokens or WORLD_MAX_NEW_TOKENS,
         device=settings.device,
     )
     drops = target_drops(world, original, runs, settings.limit, settings.device)

@@ -63,10 +63,22 @@ def calibration_warnings(calibration: dict, family: dict, inputs: dict, judge_ba
             "the forget set is not a squeeze world, while the thresholds were calibrated on one; "
             "calibrate on your own data with `squeeze judge-calibrate`"
         )
+    calibrated_forget = calibration.get("forget") or {}  # a gold-pair calibration's forget file
+    if calibrated_forget.get("sha256") and calibrated_forget["sha256"] != _sha256(inputs.get("forget_source")):
+        warnings.append(
+            f"the forget set ({inputs.get('forget_source')}) is not the file the thresholds were calibrated on "
+            f"({calibrated_forget.get('path')}); calibrate on it with `squeeze judge-calibrate --knows ...`"
+        )
     judge = calibration.get("judge")
     if judge and judge != judge_backend:
         warnings.append(f"the judge ({judge_backend}) is not the one the thresholds were calibrated with ({judge})")
     return warnings
+
+
+def _sha256(path) -> str | None:
+    from squeeze.core.provenance import sha256_file
+
+    return sha256_file(Path(path)) if path and Path(path).is_file() else None
 
 
 def calibration_report(thresholds_source: str, model_dir: str | Path, inputs: dict, judge_backend: str) -> dict:
@@ -77,6 +89,8 @@ def calibration_report(thresholds_source: str, model_dir: str | Path, inputs: di
     return {
         "source": thresholds_source,
         "date": calibration.get("date"),
+        "mode": calibration.get("mode", "world" if world else None),
+        "forget": calibration.get("forget"),
         "world": {k: world.get(k) for k in ("n_people", "seed", "forget_pct")} if world else None,
         "model_family": calibration.get("model_family"),
         "judge": calibration.get("judge"),
@@ -95,6 +109,8 @@ def describe(block: dict) -> str:
     world = block.get("world")
     if world:
         parts.append(f"world of {world.get('n_people')} people, seed {world.get('seed')}")
+    if (block.get("forget") or {}).get("path"):
+        parts.append(f"gold pair on {block['forget']['path']}")
     family = block.get("model_family") or {}
     if family:
         parts.append(", ".join(f"{k} {v}" for k, v in family.items()))

@@ -1,0 +1,113 @@
+"""What the gold-pair calibration (squeeze/calibrate/gold_pair.py) writes: OUT/calibration.json,
+OUT/calibration.md and OUT/generations.jsonl (every labelled answer; cut ones unjudged).
+Every file is written atomically (squeeze.core.rundir).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from squeeze.calibrate.report import _f, _finite
+from squeeze.core.intervals import Rate
+from squeeze.core.rundir import write_json, write_jsonl, write_text
+
+SOURCE_LABELS = {
+    "knows": "the knowing model's answers",
+    "paraphrased": "the records' paraphrased answers",
+    "never_learned": "the never-learned model's answers",
+    "perturbed": "the records' perturbed answers",
+}
+
+
+def judged_shares(rows, judgments, s_min: float, sources) -> dict:
+    """Per source, the share of its judged answers at or above s_min, with its Wilson interval:
+    for the never-learned model and the perturbed answers, the false-similar rates of item 2."""
+    out = {}
+    for source in sources:
+        flags = [
+            j.similarity >= s_min if j.similarity is not None else None
+            for r, j in zip(rows, judgments, strict=True)
+            if r["model"] == source
+        ]
+        out[source] = Rate.count(flags).to_dict()
+    return out
+
+
+def write_gold_report(out: Path, report: dict, rows: list[dict]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "generations.jsonl", rows)
+    write_json(out / "calibration.json", _finite(report))
+    write_text(out / "calibration.md", render_gold_markdown(report))
+
+
+def _share(entry: dict) -> str:
+    return Rate.from_dict(entry).text() if entry.get("n") else "n/a"
+
+
+def render_gold_markdown(report: dict) -> str:
+    labels = report["labels"]
+    forget, retain = report["forget"], report["retain"]
+    lines = [
+        "# Judge calibration on a gold pair of models",
+        "",
+        f"Knows the forget set: `{report['knows']}`; never learned it: `{report['never_learned']}`.",
+        f"Forget set `{forget['path']}` ({forget['n_items']} items, sha256 {forget['sha256']}); "
+        + (f"retain set `{retain['path']}` ({retain['n_items']} items)." if retain else "no retain set."),
+        "",
+        "Labels by who answered (no oracle): positives are the knowing model's answers and the paraphrased "
+        "answers, negatives the never-learned model's answers and the perturbed answers.",
+        "",
+        "| source | label | whole answers | cut at max_new_tokens (left out) | judged similar (>= s_min) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    similarity = labels["similarity"]
+    for kind in ("positive", "negative"):
+        for source, n in similarity[kind].items():
+            cut = similarity["truncated_left_out"].get(source, 0)
+            lines.append(
+                f"| {SOURCE_LABELS.get(source, source)} | {kind} | {n} | {cut} | "
+                f"{_share(report['judged_similar'].get(source, {}))} |"
+            )
+    lines += [
+        "",
+        f"Naturalness: {labels['naturalness']['fluent']} fluent texts, {labels['naturalness']['broken']} broken "
+        f"copies. tau: {labels['tau']['forget']} forget and {labels['tau']['retain']} retain targets.",
+        "",
+        f"## Thresholds (primary judge: {report['primary_judge']})",
+        "",
+        "| threshold | value | balanced accuracy | AUROC | tuned on |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, t in report["thresholds"].items():
+        note = f" ({t['note']})" if t.get("note") else ""
+        lines.append(
+            f"| {key} | {_f(t['value'], 4)} | {_f(t.get('balanced_accuracy'))} | {_f(t.get('auroc'))} | "
+            f"{t['labels']}{note} |"
+        )
+    lines += [
+        "",
+        "## Judges",
+        "",
+        "| judge | Similarity AUROC | Naturalness AUROC | naturalness LM |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, entry in report["judges"].items():
+        sim = entry.get("tuned", entry)["similarity"]
+        lines.append(
+            f"| {name} ({entry['model']}) | {_f(sim['auroc'])} | {_f(entry['naturalness']['auroc'])} | "
+            f"{entry.get('naturalness_lm') or 'n/a'} |"
+        )
+    per_source = report["judges"][report["primary_judge"]]["per_model"]
+    lines += ["", "Per source (n, positives):", ""]
+    lines += [f"- {SOURCE_LABELS.get(m, m)}: n = {s['n']}, positive {s['n_positive']}" for m, s in per_source.items()]
+    if "embedding" in report["tuned"]:
+        emb = report["tuned"]["embedding"]
+        lines += [
+            "",
+            "## Tuned embedding judge",
+            "",
+            f"- similarity_knots (feature -> 0-5): {emb['similarity_knots']}",
+            f"- logprob_knots: {emb['logprob_knots']}",
+        ]
+    lines.append("")
+    return "\n".join(lines)
