@@ -115,6 +115,9 @@ def test_template_args_come_from_an_openunlearning_model_config(tmp_path):
     # A flag given as well wins, field by field.
     cfg = resolve_config(DiagnoseConfig, [], ["template_args.date_string=1 Jan 2026"], template_args=str(path))
     assert cfg.template_args.date_string == "1 Jan 2026" and cfg.template_args.system_prompt == SYSTEM
+    iso = tmp_path / "iso.yaml"
+    iso.write_text("template_args:\n  apply_chat_template: true\n  date_string: 2025-04-10\n")
+    assert TemplateArgs.from_string(str(iso))["date_string"] == "2025-04-10"  # YAML's date, read back as text
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['chat_format'\]"):
         TemplateArgs.from_string(str(openunlearning_model_config(tmp_path / "bad.yaml", chat_format="x")))
     # --system-prompt folds in; two different system prompts are an error.

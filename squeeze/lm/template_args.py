@@ -69,7 +69,8 @@ class TemplateArgs:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"--template-args {text}: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
-        return {k: ("" if v is None and k != "apply_chat_template" else v) for k, v in data.items()}
+        # YAML reads `date_string: 2025-04-10` as a date: every field but the switch is text.
+        return {k: v if k == "apply_chat_template" else ("" if v is None else str(v)) for k, v in data.items()}
 
     def given(self) -> dict:
         """The fields set away from their defaults (what bins_meta.json records)."""
