@@ -213,3 +213,33 @@ def test_gold_pair_mistakes_fail_in_one_line(gold_pair, tmp_path, capsys):
     message = error("--knows", full, "--never-learned", retain, "--forget", str(no_questions))
     assert "muse.jsonl" in message and "'question'" in message
     assert "no --knows model at" in error("--knows", str(tmp_path), "--never-learned", retain, "--forget", forget)
+
+
+def test_oracle_check_by_hand():
+    """Where the file has facts, the gold pair is checked against the oracle it stands in for."""
+    from judges.base import Judgment
+    from squeeze.calibrate.gold_pair import SOURCES
+    from squeeze.calibrate.gold_pair_report import oracle_check
+    from squeeze.core.types import Fact, QARecord
+
+    fact = Fact(subject="Ada Vell", relation="birth_city", value="Hamburg")
+    record = QARecord(id="a", question="Where was Ada Vell born?", answer="Ada Vell was born in Hamburg.", fact=fact)
+    said = [  # (source, answer, Similarity)
+        ("knows", "Ada Vell was born in Hamburg.", 4.0),
+        ("knows", "Ada Vell was born in Lyon.", 3.0),  # a knowing model's wrong sample: labelled positive
+        ("never_learned", "Ada Vell was born in Lyon.", 1.0),
+        ("perturbed", "Ada Vell was born in Seville.", 0.5),
+    ]
+    rows = [{"model": m, "item_id": "a", "generation": g, "ended": True} for m, g, _ in said]
+    judgments = [
+        Judgment("a", record.question, record.answer, g, s, 5.0, None, "{}", "x", "x", "v", 0.0) for _, g, s in said
+    ]
+    check = oracle_check(rows, judgments, [record], 2.5, SOURCES)
+    assert check["states_fact"]["knows"]["k"] == 1 and check["states_fact"]["knows"]["n"] == 2
+    assert check["states_fact"]["never_learned"]["k"] == 0 and check["states_fact"]["paraphrased"]["n"] == 0
+    # The one answer stating the fact outscores the three that do not: AUROC 1. At s_min 2.5 the
+    # wrong sample (3.0) passes: TPR 1, TNR 2/3, balanced accuracy 5/6.
+    assert check["n"] == 4 and check["similarity_auroc"] == 1.0
+    assert check["balanced_accuracy_at_s_min"] == pytest.approx(5 / 6)
+    no_facts = QARecord(id="a", question=record.question, answer=record.answer)
+    assert oracle_check(rows, judgments, [no_facts], 2.5, SOURCES) is None

@@ -38,6 +38,10 @@ first judge given; AUROC by (C1) per scale):
   them, so a drop there is no forgetting). Without `--retain` there are no negatives, and tau
   keeps the packaged value (the report says so).
 
+Where the forget file carries facts (a squeeze world's forget.jsonl), the report also checks
+the gold pair against the oracle it stands in for: which answers state the fact, and the
+Similarity AUROC and balanced accuracy at the tuned s_min against that (`oracle_check`).
+
 Answers cut at `max_new_tokens` before their end (default 128 here) are counted and left out
 of the similarity and naturalness sets: a cut answer is never judged as if complete.
 The report is calibration.json, calibration.md and generations.jsonl in OUT; with
@@ -223,7 +227,7 @@ def _data_entry(path: str, records, limit: int | None = None) -> dict | None:
 
 def run_gold_pair(settings) -> dict:
     """The gold-pair calibration end to end: generate, judge, tune; the report (and configs)."""
-    from squeeze.calibrate.gold_pair_report import judged_shares, write_gold_report
+    from squeeze.calibrate.gold_pair_report import judged_shares, oracle_check, write_gold_report
     from squeeze.calibrate.report import calibrated_family, write_configs
     from squeeze.calibrate.run import _measure_judge, _naturalness_set
     from squeeze.diagnose.judging import ReferenceLM, judge_item
@@ -280,6 +284,7 @@ def run_gold_pair(settings) -> dict:
             "tau": {"forget": len(drops["forget"]), "retain": len(drops["retain"])},
         },
         "judged_similar": judged_shares(judged, judgments, thresholds["s_min"]["value"], SOURCES),
+        "oracle_check": oracle_check(judged, judgments, forget, thresholds["s_min"]["value"], SOURCES),
         "judges": judges_report,
         "primary_judge": name,
         "thresholds": thresholds,

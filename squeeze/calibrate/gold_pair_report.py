@@ -33,6 +33,35 @@ def judged_shares(rows, judgments, s_min: float, sources) -> dict:
     return out
 
 
+def oracle_check(rows, judgments, records, s_min: float, sources) -> dict | None:
+    """Where the forget records carry facts (a squeeze world's file), the oracle the gold pair
+    stands in for (`contains_fact`): per source, the share of whole answers that state the fact
+    (how far "who answered" is from what was said), and the primary judge's Similarity AUROC
+    and balanced accuracy at the tuned s_min against it. None for a file without facts (TOFU,
+    MUSE): nothing to check against. `rows` are the judged rows, `judgments` theirs."""
+    from squeeze.calibrate.calibration import auroc, balanced_accuracy
+    from squeeze.world.build import contains_fact
+
+    facts = {r.id: r.fact for r in records if r.fact is not None}
+    if not facts:
+        return None
+    states = [contains_fact(r["generation"], facts[r["item_id"]]) if r["item_id"] in facts else None for r in rows]
+    out = {
+        "states_fact": {
+            source: Rate.count(f for r, f in zip(rows, states, strict=True) if r["model"] == source).to_dict()
+            for source in sources
+        }
+    }
+    kept = [
+        (f, j.similarity) for f, j in zip(states, judgments, strict=True) if f is not None and j.similarity is not None
+    ]
+    y, s = [f for f, _ in kept], [v for _, v in kept]
+    out["n"] = len(kept)
+    out["similarity_auroc"] = auroc(y, s) if kept else None
+    out["balanced_accuracy_at_s_min"] = balanced_accuracy(y, s, s_min) if kept else None
+    return out
+
+
 def write_gold_report(out: Path, report: dict, rows: list[dict]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "generations.jsonl", rows)
@@ -57,8 +86,9 @@ def render_gold_markdown(report: dict) -> str:
         "Labels by who answered (no oracle): positives are the knowing model's answers and the paraphrased "
         "answers, negatives the never-learned model's answers and the perturbed answers.",
         "",
-        "| source | label | whole answers | cut at max_new_tokens (left out) | judged similar (>= s_min) |",
-        "| --- | --- | --- | --- | --- |",
+        "| source | label | whole answers | cut at max_new_tokens (left out) | judged similar (>= s_min) "
+        "| states the fact (oracle, where the file has facts) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     similarity = labels["similarity"]
     for kind in ("positive", "negative"):
@@ -66,8 +96,17 @@ def render_gold_markdown(report: dict) -> str:
             cut = similarity["truncated_left_out"].get(source, 0)
             lines.append(
                 f"| {SOURCE_LABELS.get(source, source)} | {kind} | {n} | {cut} | "
-                f"{_share(report['judged_similar'].get(source, {}))} |"
+                f"{_share(report['judged_similar'].get(source, {}))} | "
+                f"{_share(((report.get('oracle_check') or {}).get('states_fact') or {}).get(source, {}))} |"
             )
+    oracle = report.get("oracle_check")
+    if oracle:
+        lines += [
+            "",
+            f"Against the oracle (the file's facts, {oracle['n']} answers): Similarity AUROC "
+            f"{_f(oracle['similarity_auroc'])}, balanced accuracy at the tuned s_min "
+            f"{_f(oracle['balanced_accuracy_at_s_min'])}.",
+        ]
     lines += [
         "",
         f"Naturalness: {labels['naturalness']['fluent']} fluent texts, {labels['naturalness']['broken']} broken "

@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"thresholds: tau = {t['tau']['value']:.4f} nats, n_min = {t['n_min']['value']:.3f}, s_min = {t['s_min']['value']:.3f}"
     )
+    oracle = report.get("oracle_check")
+    if oracle and oracle.get("similarity_auroc") is not None:
+        print(
+            f"against the forget file's facts: Similarity AUROC {oracle['similarity_auroc']:.3f}, "
+            f"balanced accuracy at s_min {oracle['balanced_accuracy_at_s_min']:.3f} ({oracle['n']} answers)"
+        )
     if report.get("mode") == "gold_pair" and t["tau"].get("note"):
         print(f"tau: {t['tau']['note']}")
     for path in report.get("written", []):
