@@ -166,10 +166,8 @@ def test_broken_text_falls_below_n_min_and_fluent_unusual_answers_stay_above():
 def retain_only_model():
     """A tiny Llama trained on the retain people of a 10-person world only: it never saw the
     forget people, their names' embeddings are untrained (model, tokenizer, world)."""
-    import torch
+    from helpers.tiny_trained import fit_answers
 
-    from squeeze.lm.batching import collator_for
-    from squeeze.lm.logprobs import answer_logprobs
     from squeeze.lm.prompting import encode_qa
     from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
 
@@ -177,21 +175,7 @@ def retain_only_model():
     tok = build_word_tokenizer(w.corpus_texts())
     pairs = [encode_qa(tok, r.question, a) for r in w.splits["retain"] for a in w.answer_family(r)]
     model = build_tiny_llama(len(tok), hidden_size=48, num_layers=2, num_heads=2, seed=0, tokenizer=tok)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    collate, draw = collator_for(tok), torch.Generator().manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for _ in range(150):
-            batch = collate([pairs[i] for i in torch.randint(len(pairs), (64,), generator=draw).tolist()])
-            out = answer_logprobs(model, batch)
-            loss = -out.logp_sum.sum() / out.n_tokens.sum()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval(), tok, w
+    return fit_answers(model, tok, pairs, steps=150, batch_size=64), tok, w
 
 
 @pytest.mark.slow  # about 10 s of training on an idle core

@@ -33,19 +33,29 @@ def trained_world_model(steps: int = 150):
             pairs.append(encode_qa(tokenizer, record.question, answer))
     torch.manual_seed(0)
     model = build_tiny_llama(len(tokenizer), hidden_size=48, num_layers=2, num_heads=2, seed=0, tokenizer=tokenizer)
-    batch = collator_for(tokenizer)(pairs)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    fit_answers(model, tokenizer, pairs, steps)
+    return model, tokenizer, world, forget, retain
+
+
+def fit_answers(model, tokenizer, pairs, steps: int, batch_size: int | None = None, lr: float = 1e-2, seed: int = 0):
+    """AdamW on the mean answer-token NLL of `pairs` for `steps` steps, on one torch thread:
+    the whole set each step, or `batch_size` pairs drawn with a seeded generator. Leaves the
+    model in eval mode."""
+    collate, draw = collator_for(tokenizer), torch.Generator().manual_seed(seed)
+    whole = collate(pairs) if batch_size is None else None
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a model this small gains nothing from threads, and a busy machine loses a lot
     try:
         for _ in range(steps):
-            out = answer_logprobs(model, batch)
+            if whole is None:
+                batch = collate([pairs[i] for i in torch.randint(len(pairs), (batch_size,), generator=draw).tolist()])
+            out = answer_logprobs(model, whole if whole is not None else batch)
             loss = -out.logp_sum.sum() / out.n_tokens.sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
     finally:
         torch.set_num_threads(threads)
-    model.eval()
-    return model, tokenizer, world, forget, retain
+    return model.eval()
