@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import yaml
@@ -166,6 +167,8 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
     save_model(noise, tokenizer, tmp_path / "run" / "model")
     assert resolve_model_dir(tmp_path / "run") == tmp_path / "run" / "model"
     out, configs = tmp_path / "calibration", tmp_path / "configs"
+    stand_in = tmp_path / "retain-stand-in"
+    shutil.copytree(tmp_path / "orig", stand_in)
     args = [
         "judge-calibrate",
         "--world",
@@ -182,6 +185,9 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
         "1",
         "--judge-naturalness-lm",
         "reference",
+        # Stands in for a model that never saw the forget set: the naturalness LM when given.
+        "--retain-model",
+        str(stand_in),
         "--no-cache",
         "--write-config",
         "--config-dir",
@@ -192,6 +198,8 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
     assert "embedding: Similarity AUROC" in printed and "thresholds: tau" in printed
 
     report = json.loads((out / "calibration.json").read_text())
+    assert report["naturalness_lm"] == str(stand_in) and report["original"] == str(tmp_path / "orig")
+    assert report["judges"]["embedding"]["model"].endswith(f"+lm:{stand_in}")
     assert report["n_items"] == len(forget) and report["n_generations"] == 2 * 2 * len(forget)
     assert report["leak_rate"]["original"] > report["leak_rate"]["run"]
     tuned = report["judges"]["embedding"]["tuned"]["similarity"]

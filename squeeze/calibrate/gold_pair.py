@@ -91,7 +91,14 @@ def load_gold_data(settings) -> tuple[list, list]:
 def check_gold_pair(settings) -> None:
     """One clear line for a missing or mixed option, an unusable model or forget file."""
     mixed = [
-        f for f, v in (("--world", settings.world), ("--runs", settings.runs), ("--original", settings.original)) if v
+        f
+        for f, v in (
+            ("--world", settings.world),
+            ("--runs", settings.runs),
+            ("--original", settings.original),
+            ("--retain-model", settings.retain_model),  # a gold pair's naturalness LM is --never-learned
+        )
+        if v
     ]
     if mixed:
         raise ConfigError(

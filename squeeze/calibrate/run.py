@@ -48,6 +48,9 @@ class CalibrationSettings:
     world: str = option("", "world directory (squeeze world --out DIR)", metavar="DIR")
     runs: list = option([], "unlearned models: run directories holding model/, or model folders", metavar="RUN")
     original: str = option("", "original model or train-original run; default: the `original` in the runs' config.yaml")
+    retain_model: str = option(
+        "", "world mode: a model that never saw the forget set (a train-original run's retain/): the naturalness LM"
+    )
     # The gold-pair mode (squeeze/calibrate/gold_pair.py), instead of --world/--runs/--original.
     knows: str = option("", "gold pair: a model that learned the forget set (any model source)", metavar="MODEL")
     never_learned: str = option(
@@ -285,7 +288,14 @@ def run_calibration(settings: CalibrationSettings) -> dict:
     judges_report: dict[str, dict] = {}
     tuned: dict = {}
     primary = None
-    reference = ReferenceLM(path=str(original))  # the embedding judge's naturalness LM ("reference")
+    # The embedding judge's naturalness LM: the retain model when given (it never saw the forget
+    # set, as diagnose's default `auto` uses it), else the original.
+    if settings.retain_model:
+        from squeeze.diagnose.naturalness import resolve_retain_model
+
+        reference = ReferenceLM(path=str(resolve_retain_model(settings.retain_model)))
+    else:
+        reference = ReferenceLM(path=str(original))
     for position, spec in enumerate(specs):
         name = spec.resolved_backend
         entry, judgments, nat_judgments, settings_tuned = _measure_judge(
@@ -326,6 +336,7 @@ def run_calibration(settings: CalibrationSettings) -> dict:
         "target_drop_median": {n: {k: _median(v) for k, v in d.items()} for n, d in drops.items()},
         "judges": judges_report,
         "primary_judge": primary[0],
+        "naturalness_lm": reference.path,
         "thresholds": thresholds,
         "tuned": tuned,
     }
