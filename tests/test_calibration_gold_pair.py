@@ -103,6 +103,11 @@ def test_three_thresholds_with_balanced_accuracy_and_auroc(calibrated, gold_pair
     assert calibrated["auroc"]["similarity"] > 0.7 and calibrated["auroc"]["naturalness"] > 0.75
     md = (gold_pair["root"] / "calibration" / "calibration.md").read_text(encoding="utf-8")
     assert "gold pair" in md and "judged similar" in md
+    figure = gold_pair["root"] / "calibration" / "figures" / "calibration.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The knowing model's targets are likelier than the never-learned model's; the retain ones alike.
+    medians = calibrated["target_drop_median"]
+    assert medians["forget"] > calibrated["thresholds"]["tau"]["value"] > medians["retain"]
 
 
 def test_labels_are_counted_as_designed(calibrated, gold_pair):

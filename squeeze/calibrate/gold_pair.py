@@ -44,7 +44,8 @@ Similarity AUROC and balanced accuracy at the tuned s_min against that (`oracle_
 
 Answers cut at `max_new_tokens` before their end (default 128 here) are counted and left out
 of the similarity and naturalness sets: a cut answer is never judged as if complete.
-The report is calibration.json, calibration.md and generations.jsonl in OUT; with
+The report is calibration.json, calibration.md, generations.jsonl and figures/calibration.png
+in OUT; with
 --write-config the `calibration:` block records mode gold_pair, both models, the forget file
 and its sha256 (diagnose's calibration check compares it with the file it diagnoses), the
 knowing model's family, the judge, the date and the AUROC per scale.
@@ -210,6 +211,12 @@ def tune_thresholds(labels, similarity, nat_labels, naturalness, drops: dict) ->
     return out
 
 
+def _median(values) -> float | None:
+    import numpy as np
+
+    return float(np.median(values)) if values else None
+
+
 def _round(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
 
@@ -296,6 +303,7 @@ def run_gold_pair(settings) -> dict:
         "primary_judge": name,
         "thresholds": thresholds,
         "auroc": {scale: thresholds[k].get("auroc") for scale, k in SCALES.items()},
+        "target_drop_median": {k: _median(v) for k, v in drops.items()},
         "tuned": tuned,
     }
     report["calibration_source"] = {  # the `calibration:` block of the written configs
@@ -314,7 +322,7 @@ def run_gold_pair(settings) -> dict:
     }
     for row, judgment in zip(judged, judgments, strict=True):
         row["collapsed"] = judgment.naturalness is not None and judgment.naturalness < thresholds["n_min"]["value"]
-    write_gold_report(Path(settings.out), report, rows)
+    write_gold_report(Path(settings.out), report, rows, drops)
     if settings.write_config:
         report["written"] = [str(p) for p in write_configs(settings.config_dir or None, report)]
     return report

@@ -1,5 +1,6 @@
 """What the gold-pair calibration (squeeze/calibrate/gold_pair.py) writes: OUT/calibration.json,
-OUT/calibration.md and OUT/generations.jsonl (every labelled answer; cut ones unjudged).
+OUT/calibration.md, OUT/generations.jsonl (every labelled answer; cut ones unjudged) and
+OUT/figures/calibration.png (each scale's two classes and its tuned threshold).
 Every file is written atomically (squeeze.core.rundir).
 """
 
@@ -62,11 +63,63 @@ def oracle_check(rows, judgments, records, s_min: float, sources) -> dict | None
     return out
 
 
-def write_gold_report(out: Path, report: dict, rows: list[dict]) -> None:
+def write_gold_report(out: Path, report: dict, rows: list[dict], drops: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "generations.jsonl", rows)
     write_json(out / "calibration.json", _finite(report))
     write_text(out / "calibration.md", render_gold_markdown(report))
+    plot_gold_pair(report, rows, drops, out / "figures" / "calibration.png")
+
+
+def plot_gold_pair(report: dict, rows: list[dict], drops: dict, path: Path) -> Path:
+    """Three panels: Similarity per source, Naturalness fluent vs broken, the targets' drop
+    on forget vs retain items; each with its tuned threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from squeeze.core.rundir import atomic_path
+
+    primary = report["primary_judge"]
+    t = {k: v["value"] for k, v in report["thresholds"].items()}
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    bins = np.linspace(0, 5, 26)
+    colours = {"knows": "tab:red", "paraphrased": "tab:orange", "never_learned": "tab:blue", "perturbed": "tab:cyan"}
+    ax = axes[0]
+    for source, colour in colours.items():
+        values = [
+            r["scores"][primary]["similarity"]
+            for r in rows
+            if r["model"] == source and r.get("scores") and r["scores"][primary]["similarity"] is not None
+        ]
+        if values:
+            ax.hist(values, bins=bins, alpha=0.5, color=colour, label=f"{SOURCE_LABELS[source]} (n={len(values)})")
+    ax.axvline(t["s_min"], color="black", linestyle="--", label=f"s_min = {t['s_min']:.2f}")
+    ax.set(title=f"Similarity by source ({primary})", xlabel="Similarity (0-5)", ylabel="answers")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    nat = report["judges"][primary]["naturalness_scores"]
+    for key, colour, label in (("fluent", "tab:green", "fluent"), ("degenerate", "tab:gray", "broken copies")):
+        ax.hist([v for v in nat[key] if v is not None], bins=bins, alpha=0.6, color=colour, label=label)
+    ax.axvline(t["n_min"], color="black", linestyle="--", label=f"n_min = {t['n_min']:.2f}")
+    ax.set(title="Naturalness (LM: the never-learned model)", xlabel="Naturalness (0-5)", ylabel="texts")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    values = drops["forget"] + drops["retain"]
+    edges = np.linspace(min([0.0] + values), max([1.0] + values), 30)
+    ax.hist(drops["forget"], bins=edges, alpha=0.6, color="tab:red", label="forget targets")
+    if drops["retain"]:
+        ax.hist(drops["retain"], bins=edges, alpha=0.6, color="tab:blue", label="retain targets")
+    ax.axvline(t["tau"], color="black", linestyle="--", label=f"tau = {t['tau']:.2f} nats")
+    ax.set(title="Drop of mean log-prob per token (knows - never)", xlabel="nats per token", ylabel="items")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _share(entry: dict) -> str:

@@ -87,6 +87,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"tau: {t['tau']['note']}")
     for path in report.get("written", []):
         print(f"wrote {path}")
-    figure = "" if report.get("mode") == "gold_pair" else ", figures/calibration.png"
-    print(f"wrote {settings.out}/calibration.json, calibration.md{figure}")
+    print(f"wrote {settings.out}/calibration.json, calibration.md, figures/calibration.png")
     return 0
