@@ -10,7 +10,10 @@ together on the checkpoint (each with a fresh judge cache, so every judgment is 
 and the retain model's baseline of all four (paid once per retain model: the demo's other
 diagnoses read it from the attack cache). The greedy "before" answers and their judgments
 are diagnose's own, as inside `diagnose --attacks`. Target: all four <= 1.5x a diagnose.
-Prints ratios measured in this run; the last line is one JSON object.
+Times are this process's CPU time (`--clock wall`: wall time) with one torch thread by
+default, so other load on the machine does not count; each attack's time is split into
+its generation and the judging of its answers. Prints ratios measured in this run; the
+last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -46,8 +49,15 @@ def main() -> int:
     parser.add_argument(
         "--method", default="npo", help="the method whose checkpoint is attacked (default: %(default)s)"
     )
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cpu: this process's CPU time (default); wall: wall time",
+    )
     args = parser.parse_args()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
     import torch
 
@@ -78,9 +88,9 @@ def main() -> int:
             judge=JudgeSpec(backend="embedding", cache=str(tmp / "diagnose.sqlite")),
             progress=False,
         )
-        started = time.perf_counter()
+        started = clock()
         diagnose(cfg)
-        diagnose_seconds = time.perf_counter() - started
+        diagnose_seconds = clock() - started
         n_items = len(read_jsonl(tmp / "diagnose" / "generations.jsonl"))
         generations = [r["generation"] for r in read_jsonl(tmp / "diagnose" / "generations.jsonl")]
         judgments = [  # the greedy answers' judgments: the attacks' "before" (sampled ones are marked)
@@ -94,29 +104,40 @@ def main() -> int:
         model = load_model(model_dir, **load).eval()
         inputs = load_inputs(cfg, {})
 
+        split: dict[str, tuple[float, float]] = {}  # attack -> (generation, judging) wall seconds
+
         def timed(name: str, attacks: str, retain_model: str = "") -> float:
             spec = dataclasses.replace(cfg.judge, cache=str(tmp / f"{name}.sqlite"))
             run_cfg = dataclasses.replace(cfg, attacks=attacks, retain_model=retain_model, attack_cache="", judge=spec)
             with opened_judge(spec, diagnose_reference(reference, tok, reference_dir)) as judge:
-                started = time.perf_counter()
-                attack_checkpoint(run_cfg, model, tok, tok, inputs, judge, load, generations, judgments)
-                return time.perf_counter() - started
+                started = clock()
+                _, block = attack_checkpoint(run_cfg, model, tok, tok, inputs, judge, load, generations, judgments)
+                seconds = clock() - started
+            if name in ALL:
+                timing = block["timings"]["checkpoint"][name]
+                split[name] = (timing["attack_seconds"], timing["read_seconds"])
+            return seconds
 
         seconds = {name: timed(name, name) for name in ALL}
         seconds["all four"] = timed("all", ",".join(ALL))
         seconds["all four + retain baseline"] = timed("baseline", ",".join(ALL), str(retain_dir))
     print(
         f"diagnose of {args.method} ({n_items} forget items, demo settings, no attacks): {diagnose_seconds:.1f} s, "
-        f"{torch.get_num_threads()} torch thread(s)"
+        f"{torch.get_num_threads()} torch thread(s), {args.clock} time"
     )
     for name, value in seconds.items():
-        print(f"{name}: {value:.1f} s = {value / diagnose_seconds:.2f}x a diagnose")
+        parts = ""
+        if name in split:
+            gen, read = split[name]
+            parts = f"  (wall: generation {gen:.1f} s, judging {read:.1f} s)"
+        print(f"{name}: {value:.1f} s = {value / diagnose_seconds:.2f}x a diagnose{parts}")
     ratio = seconds["all four"] / diagnose_seconds
     print(f"all four attacks: {ratio:.2f}x a diagnose (target <= 1.5x): {'met' if ratio <= 1.5 else 'missed'}")
     result = {
         "name": "attacks",
         "ratio": round(ratio, 3),
         "target": 1.5,
+        "clock": args.clock,
         "diagnose_seconds": round(diagnose_seconds, 2),
         "n_items": n_items,
         **{

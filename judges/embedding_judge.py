@@ -253,10 +253,17 @@ class EmbeddingJudge:
         return results
 
     def _encode(self, texts: Sequence[str]):
+        # Each distinct text once: a chunk repeats its references (every sampled answer of an
+        # item has the same one), which was about half of what the attacks' judging encoded.
         encoder = load_sentence_model(self.config.model_path, self.config.device)
-        return encoder.encode(
-            list(texts), batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False
+        distinct = list(dict.fromkeys(texts))
+        vectors = encoder.encode(
+            distinct, batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
+        if len(distinct) == len(texts):
+            return vectors
+        row = {text: i for i, text in enumerate(distinct)}
+        return vectors[[row[text] for text in texts]]
 
     def _cosines(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         if not pairs:

@@ -290,3 +290,31 @@ def test_leak_reader_judges_each_distinct_answer_once():
     assert [i.generation for i in judge.asked] == [same, "No idea."]
     assert readings[0] == readings[2] == readings[3] and readings[0]["similarity"] is not None
     assert [r["leak_oracle"] for r in readings] == [True, False, True, True]
+
+
+def test_leak_reader_reuses_judgments_it_has_seen_across_reads():
+    """An answer judged before (the greedy "before", or under an earlier attack) is never sent again."""
+    from judges import make_judge
+    from squeeze.attacks.base import Attempt
+
+    _, _, _, forget, _ = trained_world_model()
+    record = forget[0]
+    records = {record.id: record}
+    judge = _Recording(make_judge("embedding"))
+    reader = LeakReader(judge, s_min=3.0)
+    greedy = Attempt(record.id, "greedy", record.question, f"It is {record.fact.value}.")
+    before = judge.judge_.judge([make_item(greedy, record)])  # made elsewhere, as diagnose's judgments are
+    reader.read(records, [greedy], before)
+    first = reader.read(records, [Attempt(record.id, "8bit", record.question, g) for g in (greedy.generation, "No.")])
+    second = reader.read(records, [Attempt(record.id, "sample", record.question, g) for g in ("No.", "Maybe.")])
+    assert [i.generation for i in judge.asked] == ["No.", "Maybe."]
+    assert first[0]["similarity"] == before[0].similarity and second[0] == first[1]
+    # Another question (a rephrasing) is another judgment, even for the same answer.
+    reader.read(records, [Attempt(record.id, "phrasing 1", "Tell me: " + record.question, "No.")])
+    assert [i.prompt for i in judge.asked][-1] == "Tell me: " + record.question
+
+
+def make_item(attempt, record):
+    from judges import JudgeItem
+
+    return JudgeItem(attempt.question, record.answer, attempt.generation, attempt.item_id)

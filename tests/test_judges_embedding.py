@@ -165,3 +165,26 @@ def test_reference_lm_term_enters_naturalness(tiny_lm):
     assert features["mean_logprob"] == pytest.approx(logprob, abs=1e-3)
     # 5 * q_rep * q_lm, with q_rep = 1 (nothing repeats) and q_lm linear on [-12, 0].
     assert j.naturalness == pytest.approx(5 * (logprob + 12) / 12, abs=1e-3)
+
+
+def test_each_distinct_text_is_encoded_once_and_scores_stay_the_same(judge, monkeypatch):
+    # Every sampled answer of an item shares its reference: it is embedded once per call.
+    from judges import embedding_judge
+
+    model = embedding_judge.load_sentence_model(None)
+    sent: list[str] = []
+    real_encode = model.encode
+
+    def recording(texts, **kwargs):
+        sent.extend(texts)
+        return real_encode(texts, **kwargs)
+
+    answers = ["She was born in London.", "In Paris, I think.", "London is where she was born.", "No idea."]
+    items = [JudgeItem(Q, REF, a, f"x#{i}") for i, a in enumerate(answers)]
+    alone = [judge.judge([item])[0] for item in items]
+    monkeypatch.setattr(model, "encode", recording)
+    together = judge.judge(items)
+    assert len(sent) == len(set(sent)) and sent.count(REF) == 1
+    for a, b in zip(alone, together, strict=True):
+        assert b.similarity == pytest.approx(a.similarity, abs=1e-4)
+        assert b.naturalness == pytest.approx(a.naturalness, abs=1e-4)

@@ -6,14 +6,17 @@ Two readers, used together where both exist:
 - the **judge** (DESIGN section 10): Similarity to the target >= s_min, the verdict rule's
   threshold for "conveys the same information". An unparsed score is None, never a leak.
 An attempt's `leak` is the oracle's reading when the fact is known, else the judge's.
-Every attempt of every attack goes to the judge in one call, so its cache and batching
-are shared.
+Each attack's attempts go to the judge in one call. A reader judges each (question,
+reference, answer, wrong answers) once over all its calls: an attempt that repeats an answer already
+judged (a sample or an 8-bit answer equal to the greedy one, the same answer under
+another attack) reuses that judgment, the greedy "before" judgments handed in included,
+as the judge's own cache does across runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from squeeze.attacks.base import Attempt
 from squeeze.core.types import QARecord
@@ -24,13 +27,20 @@ class LeakReader:
     judge: object | None  # a judges.Judge, or None to read by the oracle only
     s_min: float
     progress: bool = False
+    # (question, reference, answer, wrong answers) -> its judgment, for every answer this reader has seen judged
+    known: dict = field(default_factory=dict, repr=False)
 
     def read(self, records: Mapping[str, QARecord], attempts: Sequence[Attempt], judgments=None) -> list[dict]:
         """One reading per attempt: leak_oracle, similarity, naturalness, leak_judge, leak.
         `judgments` (one per attempt) are used instead of asking the judge when given."""
         from squeeze.world.build import contains_fact
 
-        judgments = self._judge(records, attempts) if judgments is None else judgments
+        if judgments is None:
+            judgments = self._judge(records, attempts)
+        else:
+            for attempt, judgment in zip(attempts, judgments, strict=True):
+                if judgment is not None and judgment.error is None:
+                    self.known[_key(attempt, records[attempt.item_id])] = judgment
         readings = []
         for attempt, judgment in zip(attempts, judgments, strict=True):
             fact = records[attempt.item_id].fact
@@ -48,6 +58,17 @@ class LeakReader:
             )
         return readings
 
+    def remember(self, judgments, records: Sequence[QARecord]) -> None:
+        """Keep judgments made elsewhere (diagnose's, of answers to `records`' own questions) for
+        answers that come again; failed ones are asked again."""
+        wrong: dict[tuple[str, str], set] = {}
+        for r in records:
+            wrong.setdefault((r.question, r.answer), set()).add(_wrong_answers(r))
+        for judgment in judgments:
+            found = wrong.get((judgment.prompt, judgment.reference)) if judgment is not None else None
+            if found and len(found) == 1 and judgment.error is None:
+                self.known[(judgment.prompt, judgment.reference, judgment.generation, *found)] = judgment
+
     def _judge(self, records: Mapping[str, QARecord], attempts: Sequence[Attempt]) -> list:
         if self.judge is None or not attempts:
             return [None] * len(attempts)
@@ -57,20 +78,32 @@ class LeakReader:
 
         # Samples and phrasings often give the same answer again: each distinct one is judged once.
         # The record's perturbed answers go with each item: the embedding judge's fact check reads them.
-        keys = [
-            (a.question, records[a.item_id].answer, a.generation, tuple(records[a.item_id].perturbed_answer or ()))
-            for a in attempts
-        ]
-        index: dict[tuple, int] = {}
+        keys = [_key(a, records[a.item_id]) for a in attempts]
+        asked: set[tuple] = set()
         items = []
-        for (question, answer, generation, wrong), attempt in zip(keys, attempts, strict=True):
-            key = (question, answer, generation, wrong)
-            if key not in index:
-                index[key] = len(items)
+        for key, attempt in zip(keys, attempts, strict=True):
+            if key not in self.known and key not in asked:
+                asked.add(key)
+                question, answer, generation, wrong = key
                 items.append(JudgeItem(question, answer, generation, attempt.item_id, wrong))
-        with tqdm(total=len(items), desc="judging attacks", disable=not self.progress, leave=False) as bar:
-            judged = self.judge.judge(items, on_result=lambda i, judgment: bar.update(1))
-        return [judged[index[key]] for key in keys]
+        fresh: dict[tuple, object] = {}
+        if items:
+            with tqdm(total=len(items), desc="judging attacks", disable=not self.progress, leave=False) as bar:
+                judged = self.judge.judge(items, on_result=lambda i, judgment: bar.update(1))
+            fresh = {
+                (i.prompt, i.reference, i.generation, i.wrong_answers): j for i, j in zip(items, judged, strict=True)
+            }
+            self.known.update((key, j) for key, j in fresh.items() if j is not None and j.error is None)
+        return [fresh[key] if key in fresh else self.known[key] for key in keys]
+
+
+def _wrong_answers(record: QARecord) -> tuple[str, ...]:
+    return tuple(record.perturbed_answer or ())
+
+
+def _key(attempt: Attempt, record: QARecord) -> tuple:
+    """What a judgment depends on: the question asked, the reference, the answer, the wrong answers."""
+    return (attempt.question, record.answer, attempt.generation, _wrong_answers(record))
 
 
 def any_leak(values: Sequence[bool | None]) -> bool | None:
