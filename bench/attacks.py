@@ -9,7 +9,8 @@ then, on the models and judge that diagnose would hold, each attack alone and al
 together on the checkpoint (each with a fresh judge cache, so every judgment is paid for),
 and the retain model's baseline of all four (paid once per retain model: the demo's other
 diagnoses read it from the attack cache). The greedy "before" answers and their judgments
-are diagnose's own, as inside `diagnose --attacks`. Target: all four <= 1.5x a diagnose.
+are diagnose's own, and its judgments of its sampled answers are reused for attack answers
+that repeat them, as inside `diagnose --attacks`. Target: all four <= 1.5x a diagnose.
 Times are this process's CPU time (`--clock wall`: wall time) with one torch thread by
 default, so other load on the machine does not count; each attack's time is split into
 its generation and the judging of its answers. Prints ratios measured in this run; the
@@ -93,11 +94,15 @@ def main() -> int:
         diagnose_seconds = clock() - started
         n_items = len(read_jsonl(tmp / "diagnose" / "generations.jsonl"))
         generations = [r["generation"] for r in read_jsonl(tmp / "diagnose" / "generations.jsonl")]
-        judgments = [  # the greedy answers' judgments: the attacks' "before" (sampled ones are marked)
-            Judgment.from_dict({k: v for k, v in r.items() if k != "meta"})
-            for r in read_jsonl(tmp / "diagnose" / "judgments.jsonl")
-            if not (r.get("meta") or {}).get("sample")
-        ]
+        judged = read_jsonl(tmp / "diagnose" / "judgments.jsonl")  # greedy answers', then the sampled ones (marked)
+        judgments, sampled = (
+            [
+                Judgment.from_dict({k: v for k, v in r.items() if k != "meta"})
+                for r in judged
+                if bool((r.get("meta") or {}).get("sample")) == sample
+            ]
+            for sample in (False, True)
+        )
         load = dict(device="cpu", dtype=torch.float32)
         tok = load_tokenizer(reference_dir)
         reference = load_model(reference_dir, **load).eval()
@@ -111,7 +116,9 @@ def main() -> int:
             run_cfg = dataclasses.replace(cfg, attacks=attacks, retain_model=retain_model, attack_cache="", judge=spec)
             with opened_judge(spec, diagnose_reference(reference, tok, reference_dir)) as judge:
                 started = clock()
-                _, block = attack_checkpoint(run_cfg, model, tok, tok, inputs, judge, load, generations, judgments)
+                _, block = attack_checkpoint(
+                    run_cfg, model, tok, tok, inputs, judge, load, generations, judgments, sampled
+                )
                 seconds = clock() - started
             if name in ALL:
                 timing = block["timings"]["checkpoint"][name]

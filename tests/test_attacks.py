@@ -305,10 +305,14 @@ def test_leak_reader_reuses_judgments_it_has_seen_across_reads():
     greedy = Attempt(record.id, "greedy", record.question, f"It is {record.fact.value}.")
     before = judge.judge_.judge([make_item(greedy, record)])  # made elsewhere, as diagnose's judgments are
     reader.read(records, [greedy], before)
+    sampled = Attempt(record.id, "diagnose sample", record.question, "Perhaps.")
+    reader.remember(judge.judge_.judge([make_item(sampled, record)]))  # diagnose's judgment of a sampled answer
     first = reader.read(records, [Attempt(record.id, "8bit", record.question, g) for g in (greedy.generation, "No.")])
-    second = reader.read(records, [Attempt(record.id, "sample", record.question, g) for g in ("No.", "Maybe.")])
+    answers = ("No.", "Maybe.", "Perhaps.")
+    second = reader.read(records, [Attempt(record.id, "sample", record.question, g) for g in answers])
     assert [i.generation for i in judge.asked] == ["No.", "Maybe."]
     assert first[0]["similarity"] == before[0].similarity and second[0] == first[1]
+    assert second[2]["similarity"] is not None
     # Another question (a rephrasing) is another judgment, even for the same answer.
     reader.read(records, [Attempt(record.id, "phrasing 1", "Tell me: " + record.question, "No.")])
     assert [i.prompt for i in judge.asked][-1] == "Tell me: " + record.question

@@ -13,9 +13,21 @@ from pathlib import Path
 
 
 def attack_checkpoint(
-    cfg, model, tokenizer, reference_tokenizer, inputs: dict, judge, load: dict, generations=None, judgments=None
+    cfg,
+    model,
+    tokenizer,
+    reference_tokenizer,
+    inputs: dict,
+    judge,
+    load: dict,
+    generations=None,
+    judgments=None,
+    seen=(),
 ) -> tuple[list[dict], dict]:
-    """(rows of attacks.jsonl, the attacks block of report.json) for the attacks `cfg` names."""
+    """(rows of attacks.jsonl, the attacks block of report.json) for the attacks `cfg` names.
+
+    `seen`: other judgments by the same judge (diagnose's of its sampled answers); an attack's
+    answer that repeats one of them reuses it instead of being judged again."""
     from squeeze.attacks.leakage import LeakReader
     from squeeze.attacks.recovery import summarise
     from squeeze.attacks.report import summary_block
@@ -29,6 +41,7 @@ def attack_checkpoint(
     settings = AttackSettings.of(cfg)
     names = settings.attack_names()
     reader = LeakReader(judge, resolve_thresholds(cfg).s_min, cfg.progress)
+    reader.remember(seen)
     options = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=cfg.progress)
     target = make_target(model, tokenizer, inputs, settings, **options)
     before = read_before(model, target, reader, generations, judgments)

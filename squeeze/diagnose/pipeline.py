@@ -535,7 +535,7 @@ def _judge_and_attack(out: Path, cfg, model, model_tok, reference_lm: tuple, inp
             from squeeze.diagnose.attack_step import attack_checkpoint
 
             attacks = attack_checkpoint(
-                cfg, model, model_tok, tok, inputs, judge, load, answers["forget"], greedy_judgments
+                cfg, model, model_tok, tok, inputs, judge, load, answers["forget"], greedy_judgments, sample_judgments
             )
             write_jsonl(out / "attacks.jsonl", attacks[0])
     write_jsonl(
