@@ -306,11 +306,12 @@ def test_leak_reader_reuses_judgments_it_has_seen_across_reads():
     before = judge.judge_.judge([make_item(greedy, record)])  # made elsewhere, as diagnose's judgments are
     reader.read(records, [greedy], before)
     sampled = Attempt(record.id, "diagnose sample", record.question, "Perhaps.")
-    reader.remember(judge.judge_.judge([make_item(sampled, record)]))  # diagnose's judgment of a sampled answer
+    reader.remember(judge.judge_.judge([make_item(sampled, record)]), forget)  # diagnose's, of a sampled answer
     first = reader.read(records, [Attempt(record.id, "8bit", record.question, g) for g in (greedy.generation, "No.")])
     answers = ("No.", "Maybe.", "Perhaps.")
     second = reader.read(records, [Attempt(record.id, "sample", record.question, g) for g in answers])
     assert [i.generation for i in judge.asked] == ["No.", "Maybe."]
+    assert judge.asked[0].wrong_answers == tuple(record.perturbed_answer) != ()
     assert first[0]["similarity"] == before[0].similarity and second[0] == first[1]
     assert second[2]["similarity"] is not None
     # Another question (a rephrasing) is another judgment, even for the same answer.
@@ -321,4 +322,7 @@ def test_leak_reader_reuses_judgments_it_has_seen_across_reads():
 def make_item(attempt, record):
     from judges import JudgeItem
 
-    return JudgeItem(attempt.question, record.answer, attempt.generation, attempt.item_id)
+    # As diagnose asks: with the record's perturbed answers, which the embedding judge's fact check reads.
+    return JudgeItem(
+        attempt.question, record.answer, attempt.generation, attempt.item_id, tuple(record.perturbed_answer)
+    )

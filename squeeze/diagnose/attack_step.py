@@ -41,7 +41,7 @@ def attack_checkpoint(
     settings = AttackSettings.of(cfg)
     names = settings.attack_names()
     reader = LeakReader(judge, resolve_thresholds(cfg).s_min, cfg.progress)
-    reader.remember(seen)
+    reader.remember(seen, inputs["forget"])
     options = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, progress=cfg.progress)
     target = make_target(model, tokenizer, inputs, settings, **options)
     before = read_before(model, target, reader, generations, judgments)
