@@ -75,6 +75,7 @@ from judges.features import check_knots, distinct_ratio, mean_token_logprobs, ng
 
 VERSION = "emb-v1"
 _CHUNK = 256  # items scored between progress reports
+_MAX_REMEMBERED = 200_000  # embedded texts kept per judge (about 300 MB), then forgotten
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 SIMILARITY_MODES = ("sentence", "content")
 # Function words carry no fact; without them content_recall compares what an answer states.
@@ -156,6 +157,7 @@ class EmbeddingJudge:
             raise ValueError(f"unknown embedding judge option(s) {unknown}; known: {', '.join(sorted(known))}")
         self.config = EmbeddingJudgeConfig(**config)
         self._word_vectors: dict[str, Any] = {}
+        self._text_vectors: dict[str, Any] = {}  # every text this judge embedded (see _encode)
         if (lm_model is None) != (lm_tokenizer is None):
             raise ValueError("embedding judge: give lm_model and lm_tokenizer together")
         if lm_model is not None and self.config.lm_path:
@@ -252,18 +254,22 @@ class EmbeddingJudge:
                 on_result(index, judgment)
         return results
 
-    def _encode(self, texts: Sequence[str]):
-        # Each distinct text once: a chunk repeats its references (every sampled answer of an
-        # item has the same one), which was about half of what the attacks' judging encoded.
-        encoder = load_sentence_model(self.config.model_path, self.config.device)
-        distinct = list(dict.fromkeys(texts))
-        vectors = encoder.encode(
-            distinct, batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        if len(distinct) == len(texts):
-            return vectors
-        row = {text: i for i, text in enumerate(distinct)}
-        return vectors[[row[text] for text in texts]]
+    def _encode(self, texts: Sequence[str]) -> list:
+        # Each distinct text once per judge: a chunk repeats its references (every sampled answer
+        # of an item has the same one), and attacks repeat answers and references across calls;
+        # that was about half of what judging the attacks encoded.
+        known = {text: self._text_vectors[text] for text in texts if text in self._text_vectors}
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
+        if missing:
+            encoder = load_sentence_model(self.config.model_path, self.config.device)
+            vectors = encoder.encode(
+                missing, batch_size=self.config.batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+            known.update(zip(missing, vectors, strict=True))
+            if len(self._text_vectors) + len(missing) > _MAX_REMEMBERED:
+                self._text_vectors.clear()
+            self._text_vectors.update((text, known[text]) for text in missing)
+        return [known[text] for text in texts]
 
     def _cosines(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         if not pairs:

@@ -167,10 +167,17 @@ def test_reference_lm_term_enters_naturalness(tiny_lm):
     assert j.naturalness == pytest.approx(5 * (logprob + 12) / 12, abs=1e-3)
 
 
-def test_each_distinct_text_is_encoded_once_and_scores_stay_the_same(judge, monkeypatch):
-    # Every sampled answer of an item shares its reference: it is embedded once per call.
+def test_each_distinct_text_is_encoded_once_per_judge_and_scores_stay_the_same(monkeypatch):
+    # Every sampled answer of an item shares its reference, and attacks ask again: each text is embedded once.
     from judges import embedding_judge
+    from squeeze.diagnose.judging import load_embedding_settings
 
+    def fresh():
+        return make_judge("embedding", **load_embedding_settings())
+
+    answers = ["She was born in London.", "In Paris, I think.", "London is where she was born.", "No idea."]
+    items = [JudgeItem(Q, REF, a, f"x#{i}") for i, a in enumerate(answers)]
+    alone = [fresh().judge([item])[0] for item in items]
     model = embedding_judge.load_sentence_model(None)
     sent: list[str] = []
     real_encode = model.encode
@@ -179,12 +186,15 @@ def test_each_distinct_text_is_encoded_once_and_scores_stay_the_same(judge, monk
         sent.extend(texts)
         return real_encode(texts, **kwargs)
 
-    answers = ["She was born in London.", "In Paris, I think.", "London is where she was born.", "No idea."]
-    items = [JudgeItem(Q, REF, a, f"x#{i}") for i, a in enumerate(answers)]
-    alone = [judge.judge([item])[0] for item in items]
     monkeypatch.setattr(model, "encode", recording)
+    judge = fresh()
     together = judge.judge(items)
     assert len(sent) == len(set(sent)) and sent.count(REF) == 1
+    asked_before = len(sent)
+    again = judge.judge([JudgeItem(Q, REF, answers[0], "y"), JudgeItem(Q, REF, "Born in London, she was.", "z")])
+    assert REF not in sent[asked_before:] and answers[0] not in sent[asked_before:]
+    assert "Born in London, she was." in sent[asked_before:]
+    assert again[0].similarity == together[0].similarity
     for a, b in zip(alone, together, strict=True):
         assert b.similarity == pytest.approx(a.similarity, abs=1e-4)
         assert b.naturalness == pytest.approx(a.naturalness, abs=1e-4)
