@@ -9,6 +9,7 @@ import math
 import shutil
 
 import pytest
+import torch
 import yaml
 
 from judges import make_judge
@@ -24,6 +25,7 @@ from squeeze.calibrate.calibration import (
     tune_similarity_knots,
 )
 from squeeze.calibrate.data import degenerate_variants, resolve_model_dir
+from squeeze.calibrate.run import CalibrationSettings
 from squeeze.cli.main import main
 from squeeze.core.errors import ConfigError
 from squeeze.diagnose.verdict_config import VerdictThresholds, load_verdict_thresholds
@@ -248,3 +250,8 @@ def test_judge_calibrate_rejects_bad_input_in_one_line(tmp_path, capsys):
         main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--original", str(tmp_path)]) == 1
     )
     assert "not a world directory" in capsys.readouterr().err
+    assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--device", "tpu"]) == 1
+    assert "expected auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+    settings = CalibrationSettings(world=str(tmp_path), runs=[str(tmp_path)], device="auto")
+    settings.check()
+    assert settings.device == ("cuda" if torch.cuda.is_available() else "cpu")

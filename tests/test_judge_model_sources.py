@@ -81,10 +81,27 @@ def test_hf_judge_batch_size_auto_is_searched_once_and_cached(adapter):
     # Rounded up to a multiple of 64 tokens, so a slightly longer prompt reuses the same entry.
     assert int(key.split("|len")[1].split("|")[0]) % 64 == 0
     assert answers == raw_answers(build_judge(JudgeSpec(backend="hf", model=str(folder), cache="", batch_size=1))[0])
-    with pytest.raises(ConfigError, match="auto is for the hf judge"):
-        build_judge(JudgeSpec(backend="embedding", cache="", batch_size="auto"))
+    with pytest.raises(ConfigError, match="auto is for the hf and embedding judges"):
+        build_judge(JudgeSpec(backend="openai", model="m", cache="", batch_size="auto"))
     with pytest.raises(ValueError, match="needs a batch_sizer"):  # the leaf judge cannot size batches itself
         make_judge("hf", model=load_model(folder), tokenizer=load_tokenizer(folder), batch_size="auto")
+
+
+def test_embedding_judge_batch_size_auto_sizes_its_naturalness_lm(adapter):
+    _, folder = adapter
+    judge, _ = build_judge(JudgeSpec(cache="", naturalness_lm=str(folder), device="cpu", batch_size="auto"))
+    table = json.loads((Path(os.environ["SQUEEZE_CACHE"]) / "batch_sizes.json").read_text())
+    [(key, size)] = table.items()
+    assert key.startswith(f"judge-lm:{folder}") and judge.config.batch_size == size >= 1
+    # Found once: a second judge reads the cached size.
+    again, _ = build_judge(JudgeSpec(cache="", naturalness_lm=str(folder), device="cpu", batch_size="auto"))
+    assert (
+        again.config.batch_size == size
+        and len(json.loads((Path(os.environ["SQUEEZE_CACHE"]) / "batch_sizes.json").read_text())) == 1
+    )
+    # Without an LM there is nothing to size: the sentence encoder's default.
+    plain, _ = build_judge(JudgeSpec(cache="", naturalness_lm="none", device="cpu", batch_size="auto"))
+    assert plain.config.batch_size == 32
 
 
 def test_hf_judge_takes_a_gguf_file(tmp_path):

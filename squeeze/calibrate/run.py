@@ -79,10 +79,13 @@ class CalibrationSettings:
         False, "write the tuned values to squeeze/defaults/judges/embedding.yaml and squeeze/defaults/verdict.yaml"
     )
     config_dir: str = option("", "where write_config writes; empty: the packaged squeeze/defaults/", metavar="DIR")
-    device: str = option("cpu", "device of the generating models")
+    device: str = option("cpu", "device of the generating models: auto, cpu, cuda or cuda:N")
 
     def check(self) -> list[JudgeSpec]:
         """One clear error for a missing or impossible setting, before any generation; the judge specs."""
+        from squeeze.lm.runtime import resolve_device
+
+        self.device = str(resolve_device(self.device))  # auto: cuda when torch sees one, else cpu
         if self.gold_pair:
             pass  # its own options are checked by squeeze.calibrate.gold_pair.check_gold_pair
         elif not self.runs:

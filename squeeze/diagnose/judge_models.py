@@ -29,8 +29,10 @@ def check_runtime(spec) -> None:
     except ConfigError:
         raise ConfigError(f"--judge-batch-size must be a positive integer or auto, got {spec.batch_size!r}") from None
     backend = spec.resolved_backend
-    if spec.batch_size == "auto" and backend != "hf":
-        raise ConfigError(f"--judge-batch-size auto is for the hf judge; give the {backend} judge a number")
+    if spec.batch_size == "auto" and backend not in ("hf", "embedding"):
+        raise ConfigError(
+            f"--judge-batch-size auto is for the hf and embedding judges; give the {backend} judge a number"
+        )
     if backend != "openai":
         resolve_dtype(spec.dtype, resolve_device(spec.device))
 
@@ -75,9 +77,24 @@ def with_local_models(backend: str, config: dict[str, Any], device: str, dtype: 
         from squeeze.lm.runtime import resolve_device
 
         config.setdefault("device", str(resolve_device(device)))  # the sentence model's device too
-        if not config.get("lm_path"):
-            return config
-        source = config.pop("lm_path")
-        model, tokenizer = load_local_lm(source, device, dtype)
-        config.update(lm_model=model, lm_tokenizer=tokenizer, lm_name=config.get("lm_name") or source)
+        if config.get("lm_path"):
+            source = config.pop("lm_path")
+            model, tokenizer = load_local_lm(source, device, dtype)
+            config.update(lm_model=model, lm_tokenizer=tokenizer, lm_name=config.get("lm_name") or source)
+        if config.get("batch_size") == "auto":
+            config["batch_size"] = embedding_batch_size(config)
     return config
+
+
+EMBEDDING_DEFAULT_BATCH = 32  # sentence-transformers' own default, for a judge without an LM to size
+
+
+def embedding_batch_size(config: dict[str, Any]) -> int:
+    """The embedding judge's `batch_size=auto`: the largest batch of its naturalness LM's longest
+    scored text (a 64-token prompt allowance plus `lm_max_tokens`) that fits, searched once and
+    cached; without an LM, sentence-transformers' default."""
+    lm = config.get("lm_model")
+    if lm is None:
+        return EMBEDDING_DEFAULT_BATCH
+    longest = 64 + int(config.get("lm_max_tokens", 256))
+    return batch_sizer(lm, "judge-lm:" + str(config.get("lm_name") or "in-memory"))(longest)

@@ -66,7 +66,11 @@ class JudgeSpec:
         "hf: generate (parse the JSON answer) or logprob (expected score from the next-digit probabilities; "
         "for small models that do not keep to JSON)",
     )
-    batch_size: int | str = option(16, "hf and embedding: items per batch; hf: or auto (largest that fits, cached)")
+    batch_size: int | str = option(
+        16,
+        "hf and embedding: items per batch, or auto (the largest that fits the judge's LM, found once and cached; "
+        "an embedding judge without an LM: 32)",
+    )
     device: str = option("auto", "hf and embedding: device of the judge's local models: auto, cpu, cuda or cuda:N")
     dtype: str = option("auto", "hf and embedding: dtype of the judge's local LMs: auto (bf16 on a GPU), fp32 or bf16")
     config: str = option(
