@@ -10,11 +10,10 @@ import json
 
 import pytest
 import torch
+from helpers.tiny_trained import fit_answers
 
 from squeeze.cli.main import main
 from squeeze.core.data import write_qa
-from squeeze.lm.batching import collator_for
-from squeeze.lm.logprobs import answer_logprobs
 from squeeze.lm.models import save_model
 from squeeze.lm.prompting import encode_qa
 from squeeze.lm.tiny import build_tiny_llama, build_word_tokenizer
@@ -24,20 +23,12 @@ SAMPLES = 1
 
 
 def _train(world, records, tokenizer, steps: int = 150):
-    """A tiny Llama that memorised every answer template of `records` (as tests/helpers/tiny_trained.py)."""
+    """A tiny Llama that memorised every answer template of `records`."""
     pairs = [encode_qa(tokenizer, r.question, a) for r in records for a in world.answer_family(r)]
     torch.manual_seed(0)
     model = build_tiny_llama(len(tokenizer), hidden_size=48, num_layers=2, num_heads=2, seed=0, tokenizer=tokenizer)
-    batch = collator_for(tokenizer)(pairs)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        out = answer_logprobs(model, batch)
-        loss = -out.logp_sum.sum() / out.n_tokens.sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model.eval()
+    fit_answers(model, tokenizer, pairs, steps)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +38,8 @@ def gold_pair(tmp_path_factory):
     world = generate_world(n_people=4, seed=1, forget_pct=10)
     forget, retain = world.splits["forget"], world.splits["retain"]
     tokenizer = build_word_tokenizer(world.corpus_texts())
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: threads cost more than they give on a shared CPU
-    try:
-        save_model(_train(world, forget + retain, tokenizer), tokenizer, root / "full")
-        save_model(_train(world, retain, tokenizer), tokenizer, root / "retain")
-    finally:
-        torch.set_num_threads(threads)
+    save_model(_train(world, forget + retain, tokenizer), tokenizer, root / "full")
+    save_model(_train(world, retain, tokenizer), tokenizer, root / "retain")
     plain = [dataclasses.replace(r, fact=None) for r in forget]  # a user's file: no facts, no oracle
     write_qa(root / "forget.jsonl", plain)
     write_qa(root / "retain.jsonl", [dataclasses.replace(r, fact=None) for r in retain])
@@ -139,6 +125,7 @@ def test_labels_are_counted_as_designed(calibrated, gold_pair):
             assert row["positive"] is (row["model"] in ("knows", "paraphrased"))
     # The naturalness LM is the model that never saw the forget set (issue 10 item 3).
     assert calibrated["judges"]["embedding"]["naturalness_lm"] == str(gold_pair["root"] / "retain")
+    assert calibrated["naturalness_lm"] == str(gold_pair["root"] / "retain")
     # Rates of answers judged similar carry their interval; the never-learned model's is the false-similar rate.
     share = calibrated["judged_similar"]["never_learned"]
     assert share["n"] == similarity["negative"]["never_learned"] and len(share["ci95"]) == 2

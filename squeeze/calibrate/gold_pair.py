@@ -301,6 +301,7 @@ def run_gold_pair(settings) -> dict:
         "oracle_check": oracle_check(judged, judgments, forget, thresholds["s_min"]["value"], SOURCES),
         "judges": judges_report,
         "primary_judge": name,
+        "naturalness_lm": judges_report[name].get("naturalness_lm"),  # as the world mode records it
         "thresholds": thresholds,
         "auroc": {scale: thresholds[k].get("auroc") for scale, k in SCALES.items()},
         "target_drop_median": {k: _median(v) for k, v in drops.items()},
