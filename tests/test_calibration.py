@@ -157,7 +157,9 @@ def test_verdict_thresholds_load_validate_and_default(tmp_path):
 
 
 # -- the command end to end ----------------------------------------------------------------------
-def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_loads(trained_world, tmp_path, capsys):
+def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_loads(
+    trained_world, tmp_path, capsys, monkeypatch
+):
     from squeeze.lm.models import save_model
     from squeeze.lm.tiny import build_tiny_llama
 
@@ -191,12 +193,18 @@ def test_judge_calibrate_end_to_end_writes_the_report_and_configs_the_judge_load
         "--retain-model",
         str(stand_in),
         "--no-cache",
+        "--batch-size",
+        "auto",
         "--write-config",
         "--config-dir",
         str(configs),
     ]
+    monkeypatch.setenv("SQUEEZE_CACHE", str(tmp_path / "squeeze-cache"))
     assert main(args) == 0
     printed = capsys.readouterr().out
+    # batch_size=auto: one cached search per generating model and length.
+    sizes = json.loads((tmp_path / "squeeze-cache" / "batch_sizes.json").read_text())
+    assert sizes and all(size >= 1 for size in sizes.values())
     assert "embedding: Similarity AUROC" in printed and "thresholds: tau" in printed
 
     report = json.loads((out / "calibration.json").read_text())
@@ -252,6 +260,10 @@ def test_judge_calibrate_rejects_bad_input_in_one_line(tmp_path, capsys):
     assert "not a world directory" in capsys.readouterr().err
     assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--device", "tpu"]) == 1
     assert "expected auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+    assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--dtype", "int4"]) == 1
+    assert "int4" in capsys.readouterr().err
+    assert main(["judge-calibrate", "--world", str(tmp_path), "--runs", str(tmp_path), "--batch-size", "0"]) == 1
+    assert "batch" in capsys.readouterr().err
     settings = CalibrationSettings(world=str(tmp_path), runs=[str(tmp_path)], device="auto")
     settings.check()
     assert settings.device == ("cuda" if torch.cuda.is_available() else "cpu")

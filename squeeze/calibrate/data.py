@@ -79,17 +79,20 @@ def answers_of(
     n_samples: int = 2,
     seed: int = 0,
     max_new_tokens: int = 24,
-    batch_size: int = 32,
+    batch_size: int | str = 32,
     device: str = "cpu",
+    dtype: str = "fp32",
 ):
     """(model name, mode, record, Candidate) for each model's greedy answer and `n_samples`
-    sampled ones (temperature 1, seeded) to each record's question, model by model."""
+    sampled ones (temperature 1, seeded) to each record's question, model by model, each loaded
+    on `device` in `dtype` (squeeze.lm.runtime); `batch_size` "auto": the largest that fits."""
     from squeeze.lm.generation import generate_answers
-    from squeeze.lm.models import load_model_and_tokenizer
 
     questions = [r.question for r in records]
     for name, path in models:
-        model, tokenizer = load_model_and_tokenizer(path, device=device)
+        model, tokenizer = _load(path, device, dtype)
+        if batch_size == "auto":
+            batch_size = _auto_batch(model, tokenizer, path, records, max_new_tokens)
         plans = [("greedy", 1)] + ([("sample", n_samples)] if n_samples > 0 else [])
         for mode, n in plans:
             kwargs = dict(n=n, mode=mode, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=True)
@@ -109,8 +112,9 @@ def collect_generations(
     limit: int | None = None,
     seed: int = 0,
     max_new_tokens: int = 24,
-    batch_size: int = 32,
+    batch_size: int | str = 32,
     device: str = "cpu",
+    dtype: str = "fp32",
 ) -> list[dict]:
     """One row per generation: model, item_id, mode, question, reference, generation, leak."""
     records = forget_items(world, limit)
@@ -125,35 +129,62 @@ def collect_generations(
             "generation": cand.text,
             "leak": bool(contains_fact(cand.text, record.fact)),
         }
-        for name, mode, record, cand in answers_of(models, records, n_samples, seed, max_new_tokens, batch_size, device)
+        for name, mode, record, cand in answers_of(
+            models, records, n_samples, seed, max_new_tokens, batch_size, device, dtype
+        )
     ]
 
 
-def mean_logprobs(path: Path, records: Sequence[QARecord], device: str = "cpu", batch_size: int = 64) -> list[float]:
+def mean_logprobs(
+    path: Path, records: Sequence[QARecord], device: str = "cpu", batch_size: int | str = 64, dtype: str = "fp32"
+) -> list[float]:
     """Teacher-forced mean log-prob per answer token of each record's answer (nats)."""
     from squeeze.lm.batching import collator_for
     from squeeze.lm.logprobs import score_pairs
-    from squeeze.lm.models import load_model_and_tokenizer
     from squeeze.lm.prompting import encode_qa
 
-    model, tokenizer = load_model_and_tokenizer(path, device=device)
+    model, tokenizer = _load(path, device, dtype)
+    if batch_size == "auto":
+        batch_size = _auto_batch(model, tokenizer, path, records, 0)
     pairs = [encode_qa(tokenizer, r.question, r.answer) for r in records]
     return score_pairs(model, pairs, collator_for(tokenizer), batch_size).logp_mean.tolist()
 
 
+def _load(path, device: str, dtype: str):
+    from squeeze.lm.models import load_model_and_tokenizer
+    from squeeze.lm.runtime import resolve_device, resolve_dtype
+
+    where = resolve_device(device)
+    return load_model_and_tokenizer(path, device=where, dtype=resolve_dtype(dtype, where))
+
+
+def _auto_batch(model, tokenizer, path, records, max_new_tokens: int) -> int:
+    from squeeze.bins.binner import model_fingerprint
+    from squeeze.lm.runtime import batch_size_for_records
+
+    return batch_size_for_records(model, tokenizer, records, max_new_tokens, model_fingerprint(path))
+
+
 def target_drops(
-    world: World, original: Path, runs: Sequence[tuple[str, Path]], limit: int | None = None, device: str = "cpu"
+    world: World,
+    original: Path,
+    runs: Sequence[tuple[str, Path]],
+    limit: int | None = None,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    batch_size: int | str = 64,
 ) -> dict[str, dict[str, list[float]]]:
     """Per unlearned run, the drop (original minus run, nats per token) of the mean log-prob of
     each forget target and of as many retain answers: forgetting against collateral change."""
     forget = forget_items(world, limit)
     retain = world.splits["retain"][: len(forget)]
-    base_f = mean_logprobs(original, forget, device)
-    base_r = mean_logprobs(original, retain, device) if retain else []
+    score = dict(device=device, dtype=dtype, batch_size=batch_size)
+    base_f = mean_logprobs(original, forget, **score)
+    base_r = mean_logprobs(original, retain, **score) if retain else []
     out = {}
     for name, path in runs:
-        run_f = mean_logprobs(path, forget, device)
-        run_r = mean_logprobs(path, retain, device) if retain else []
+        run_f = mean_logprobs(path, forget, **score)
+        run_r = mean_logprobs(path, retain, **score) if retain else []
         out[name] = {
             "forget": [a - b for a, b in zip(base_f, run_f, strict=False)],
             "retain": [a - b for a, b in zip(base_r, run_r, strict=False)],

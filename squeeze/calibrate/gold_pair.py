@@ -148,7 +148,14 @@ def gold_rows(forget, pair: tuple[Path, Path], settings, max_new_tokens: int) ->
     rows = [
         _row(name, mode, record, cand.text, record.perturbed_answer or (), cand.ended)
         for name, mode, record, cand in answers_of(
-            models, forget, settings.n_samples, settings.seed, max_new_tokens, device=settings.device
+            models,
+            forget,
+            settings.n_samples,
+            settings.seed,
+            max_new_tokens,
+            batch_size=settings.batch_size,
+            device=settings.device,
+            dtype=settings.dtype,
         )
     ]
     for record in forget:
@@ -161,14 +168,16 @@ def gold_rows(forget, pair: tuple[Path, Path], settings, max_new_tokens: int) ->
     return rows
 
 
-def target_drops(pair: tuple[Path, Path], forget, retain, device: str) -> dict[str, list[float]]:
+def target_drops(pair: tuple[Path, Path], forget, retain, settings) -> dict[str, list[float]]:
     """Mean log-prob per token (nats) of each target under the knowing minus the never-learned model."""
     from squeeze.calibrate.data import mean_logprobs
+
+    load = dict(device=settings.device, dtype=settings.dtype, batch_size=settings.batch_size)
 
     def drops(records):
         if not records:
             return []
-        knows, never = mean_logprobs(pair[0], records, device), mean_logprobs(pair[1], records, device)
+        knows, never = mean_logprobs(pair[0], records, **load), mean_logprobs(pair[1], records, **load)
         return [a - b for a, b in zip(knows, never, strict=True)]
 
     return {"forget": drops(forget), "retain": drops(retain)}
@@ -258,7 +267,7 @@ def run_gold_pair(settings) -> dict:
     labels = [r["positive"] for r in judged]
     items = [judge_item(r, r["generation"], f"{r['model']}/{r['item_id']}/{k}") for k, r in enumerate(judged)]
     nat_items, nat_labels = _naturalness_set(judged, forget, settings.seed, fluent_models=(KNOWS, NEVER))
-    drops = target_drops(pair, forget, _spread(retain, len(forget)), settings.device)
+    drops = target_drops(pair, forget, _spread(retain, len(forget)), settings)
 
     reference = ReferenceLM(path=str(pair[0]))  # `--judge-naturalness-lm reference`: the knowing model
     judges_report, tuned, primary = {}, {}, None

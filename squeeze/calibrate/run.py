@@ -80,12 +80,16 @@ class CalibrationSettings:
     )
     config_dir: str = option("", "where write_config writes; empty: the packaged squeeze/defaults/", metavar="DIR")
     device: str = option("cpu", "device of the generating models: auto, cpu, cuda or cuda:N")
+    dtype: str = option("fp32", "dtype of the generating models: fp32, bf16, fp16 or auto (bf16 on a GPU that has it)")
+    batch_size: int | str = option(32, "prompts per generation / scoring batch, or auto (largest that fits, cached)")
 
     def check(self) -> list[JudgeSpec]:
         """One clear error for a missing or impossible setting, before any generation; the judge specs."""
-        from squeeze.lm.runtime import resolve_device
+        from squeeze.lm.runtime import parse_batch_size, resolve_device, resolve_dtype
 
         self.device = str(resolve_device(self.device))  # auto: cuda when torch sees one, else cpu
+        resolve_dtype(self.dtype, resolve_device(self.device))
+        self.batch_size = parse_batch_size(self.batch_size)
         if self.gold_pair:
             pass  # its own options are checked by squeeze.calibrate.gold_pair.check_gold_pair
         elif not self.runs:
@@ -281,9 +285,11 @@ def run_calibration(settings: CalibrationSettings) -> dict:
         settings.limit,
         settings.seed,
         settings.max_new_tokens or WORLD_MAX_NEW_TOKENS,
+        batch_size=settings.batch_size,
         device=settings.device,
+        dtype=settings.dtype,
     )
-    drops = target_drops(world, original, runs, settings.limit, settings.device)
+    drops = target_drops(world, original, runs, settings.limit, settings.device, settings.dtype, settings.batch_size)
     labels = [r["leak"] for r in rows]
     items = [judge_item(r, r["generation"], f"{r['model']}/{r['item_id']}/{k}") for k, r in enumerate(rows)]
     nat_items, nat_labels = _naturalness_set(rows, forget_items(world, settings.limit), settings.seed)
