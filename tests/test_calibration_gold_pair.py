@@ -31,6 +31,16 @@ def _train(world, records, tokenizer, steps: int = 150):
     return model
 
 
+def run_on_one_thread(args: list[str]) -> None:
+    """`squeeze ARGS` on one torch thread (tiny models gain nothing from threads); must succeed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def gold_pair(tmp_path_factory):
     """Paths of the two models and the TOFU-style forget and retain files."""
@@ -68,12 +78,7 @@ def calibrated(gold_pair):
         "--config-dir",
         str(root / "configs"),
     ]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(args) == 0
-    finally:
-        torch.set_num_threads(threads)
+    run_on_one_thread(args)
     return json.loads((root / "calibration" / "calibration.json").read_text(encoding="utf-8"))
 
 
@@ -170,12 +175,7 @@ def test_without_retain_tau_keeps_the_packaged_value(gold_pair, capsys):
     out = root / "no-retain"
     args = ["judge-calibrate", "--knows", str(root / "full"), "--never-learned", str(root / "retain")]
     args += ["--forget", str(root / "forget.jsonl"), "--samples", "0", "--limit", "4", "--out", str(out), "--no-cache"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(args) == 0
-    finally:
-        torch.set_num_threads(threads)
+    run_on_one_thread(args)
     assert "tau: no --retain" in capsys.readouterr().out
     report = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
     tau = report["thresholds"]["tau"]

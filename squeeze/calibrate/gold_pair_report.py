@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from squeeze.calibrate.report import _f, _finite
+from squeeze.calibrate.report import _f, save_figure, write_report
 from squeeze.core.intervals import Rate
-from squeeze.core.rundir import write_json, write_jsonl, write_text
 
 SOURCE_LABELS = {
     "knows": "the knowing model's answers",
@@ -64,11 +63,7 @@ def oracle_check(rows, judgments, records, s_min: float, sources) -> dict | None
 
 
 def write_gold_report(out: Path, report: dict, rows: list[dict], drops: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "generations.jsonl", rows)
-    write_json(out / "calibration.json", _finite(report))
-    write_text(out / "calibration.md", render_gold_markdown(report))
-    plot_gold_pair(report, rows, drops, out / "figures" / "calibration.png")
+    write_report(out, report, rows, drops, render=render_gold_markdown, plot=plot_gold_pair)
 
 
 def plot_gold_pair(report: dict, rows: list[dict], drops: dict, path: Path) -> Path:
@@ -79,8 +74,6 @@ def plot_gold_pair(report: dict, rows: list[dict], drops: dict, path: Path) -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from squeeze.core.rundir import atomic_path
 
     primary = report["primary_judge"]
     t = {k: v["value"] for k, v in report["thresholds"].items()}
@@ -116,10 +109,7 @@ def plot_gold_pair(report: dict, rows: list[dict], drops: dict, path: Path) -> P
     ax.set(title="Drop of mean log-prob per token (knows - never)", xlabel="nats per token", ylabel="items")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _share(entry: dict) -> str:

@@ -26,12 +26,24 @@ FEATURE_LABELS = {
 }
 
 
-def write_report(out: Path, report: dict, rows: list[dict], drops: dict) -> None:
+def write_report(out: Path, report: dict, rows: list[dict], drops: dict, render=None, plot=None) -> None:
+    """The four files; `render` and `plot` (default: this module's) draw the Markdown and the
+    figure, so the gold-pair mode writes the same files its own way."""
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "generations.jsonl", rows)
     write_json(out / "calibration.json", _finite(report))
-    write_text(out / "calibration.md", render_markdown(report))
-    plot_calibration(report, rows, drops, out / "figures" / "calibration.png")
+    write_text(out / "calibration.md", (render or render_markdown)(report))
+    (plot or plot_calibration)(report, rows, drops, out / "figures" / "calibration.png")
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write `fig` as a PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _finite(obj):
@@ -230,10 +242,7 @@ def plot_calibration(report: dict, rows: list[dict], drops: dict, path: Path) ->
     ax.set(title="Drop of mean log-prob per token (all unlearned runs)", xlabel="nats per token", ylabel="items")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _yaml(header: str, body: dict) -> str:

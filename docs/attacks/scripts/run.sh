@@ -7,13 +7,5 @@ set -euo pipefail
 ROOT=${ROOT:-runs/attacks}
 SQ=${SQ:-.venv/bin/squeeze}
 nice -n 10 $SQ demo --out $ROOT/seed0 figures_dir= 2>&1 | tail -3
-for s in ${SEEDS:-1 2}; do
-  out=$ROOT/seed$s
-  mkdir -p $out/stages
-  for part in world original bins; do
-    [ -e $out/$part ] || cp -r $ROOT/seed0/$part $out/$part
-    cp $ROOT/seed0/stages/$part.json $out/stages/$part.json
-  done
-  nice -n 10 $SQ demo --out $out seed=$s "methods=[ga,npo,bs_t,bs_s]" figures_dir= 2>&1 | tail -3
-done
+SEEDS=${SEEDS:-1 2} ROOT=$ROOT SQ=$SQ bash "$(dirname "$0")/run_seeds.sh"
 nice -n 10 .venv/bin/python docs/attacks/scripts/summarise.py $ROOT --out docs/attacks

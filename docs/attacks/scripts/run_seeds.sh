@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=${ROOT:-runs/attacks}
 SQ=${SQ:-.venv/bin/squeeze}
 
-for s in 1 2; do
+for s in ${SEEDS:-1 2}; do
   out=$ROOT/seed$s
   mkdir -p $out/stages
   for part in world original bins; do
