@@ -35,11 +35,13 @@ class ValidateConfig:
     people: int = option(100, "people in the fictitious world (--fast: 20)")
     world_seed: int = option(0, "seed of the world")
     forget_pct: int = option(10, "percent of people to forget (1, 5 or 10)")
+    forget_people: int = option(0, "forget exactly this many people instead (0: forget_pct)")
     epochs: int = option(20, "training passes of the trained gold models")
     hidden_size: int = option(64, "tiny model width")
     num_layers: int = option(4, "tiny model layers")
     num_heads: int = option(4, "tiny model attention heads")
     train_lr: float = option(0.0, "peak learning rate of training (0: train-original's default)")
+    train_batch_size: int = option(0, "sequences per training step (0: train-original's default)")
     train_parallel: bool = option(True, "train the gold models in parallel processes")
     noise_scale: float = option(
         1.0, "noised model: Gaussian noise of this many times each weight tensor's standard deviation"

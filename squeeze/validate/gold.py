@@ -46,6 +46,8 @@ def train_config(cfg: ValidateConfig, world_dir: Path, models_dir: Path, names: 
     )
     if cfg.train_lr:
         train.lr = cfg.train_lr
+    if cfg.train_batch_size:
+        train.batch_size = cfg.train_batch_size
     return train
 
 

@@ -78,8 +78,9 @@ def render_markdown(validation: dict) -> str:
     lines = [
         "# Validation: verdicts on gold models whose truth is known",
         "",
-        f"- world: {s['people']} people, seed {s['world_seed']}, forget {s['forget_pct']}%; "
-        f"base model: {s['base_model'] or 'tiny Llama from scratch'}",
+        f"- world: {s['people']} people, seed {s['world_seed']}, "
+        + (f"forget {s['forget_people']} people; " if s.get("forget_people") else f"forget {s['forget_pct']}%; ")
+        + f"base model: {s['base_model'] or 'tiny Llama from scratch'}",
         "- forget items: the world's, each target in its relation's held-out wording "
         "(forget_held_out.jsonl): the one answer template paraphrase_only never read, for anyone",
         f"- judge: {validation['judge']['backend']} / {validation['judge']['model']}; "

@@ -45,7 +45,8 @@ def make_world(cfg: ValidateConfig, world_dir: Path) -> Path:
     from squeeze.world.build import generate_world
 
     if not (world_dir / "manifest.json").is_file():
-        generate_world(n_people=cfg.people, seed=cfg.world_seed, forget_pct=cfg.forget_pct).write(world_dir)
+        world = generate_world(cfg.people, cfg.world_seed, cfg.forget_pct, forget_people=cfg.forget_people)
+        world.write(world_dir)
     return world_dir
 
 

@@ -76,6 +76,7 @@ class World:
     relations: dict[str, Relation]
     splits: dict[str, list[QARecord]]
     people: dict[str, int] = field(default_factory=dict)  # people per split
+    forget_people: int = 0  # a forget split of exactly this many people instead of forget_pct (0: forget_pct)
 
     # -- paraphrase families ---------------------------------------------------------------
     def _relation_of(self, record: QARecord) -> tuple[Relation, Fact]:
@@ -147,6 +148,8 @@ class World:
             "seed": self.seed,
             "n_people": self.n_people,
             "forget_pct": self.forget_pct,
+            # Only when set, so that every forget_pct world keeps its manifest (and hashes) byte for byte.
+            **({"forget_people": self.forget_people} if self.forget_people else {}),
             "counts": {name: len(self.splits[name]) for name in SPLITS},
             "people": dict(self.people),
             "relations": {name: rel.to_dict() for name, rel in self.relations.items()},
@@ -192,13 +195,18 @@ def contains_fact(text: str, fact: Fact) -> bool:
 
 
 # -- generation ------------------------------------------------------------------------------
-def _check_args(n_people: int, seed: int, forget_pct: int) -> None:
+def _check_args(n_people: int, seed: int, forget_pct: int, forget_people: int) -> None:
     if isinstance(n_people, bool) or not isinstance(n_people, int) or not 1 <= n_people <= MAX_PEOPLE:
         raise ConfigError(f"number of people must be an integer from 1 to {MAX_PEOPLE}, got {n_people!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
     if forget_pct not in FORGET_PCTS:
         raise ConfigError(f"forget percentage must be one of {', '.join(map(str, FORGET_PCTS))}, got {forget_pct!r}")
+    if isinstance(forget_people, bool) or not isinstance(forget_people, int) or not 0 <= forget_people < n_people:
+        raise ConfigError(
+            f"forget_people must be 0 (use forget_pct) or from 1 to {n_people - 1} (fewer than the people), "
+            f"got {forget_people!r}"
+        )
 
 
 def _table_words() -> set[str]:
@@ -248,10 +256,12 @@ def _record(rng: random.Random, record_id: str, spec: RelationSpec, subject: str
     )
 
 
-def generate_world(n_people: int = 100, seed: int = 0, forget_pct: int = 10) -> World:
+def generate_world(n_people: int = 100, seed: int = 0, forget_pct: int = 10, forget_people: int = 0) -> World:
     """Generate `n_people` trained people (forget + retain), about 10% more as holdout, and
-    the world facts. Same arguments, same world."""
-    _check_args(n_people, seed, forget_pct)
+    the world facts. Same arguments, same world. `forget_people` > 0 forgets exactly that many
+    people instead of `forget_pct` percent: more forget items on a world small enough to fine-tune
+    a pretrained model on (issue 13 item 4); the people and their facts are the same either way."""
+    _check_args(n_people, seed, forget_pct, forget_people)
     n_holdout = max(1, round(n_people / 10))
     total = n_people + n_holdout
     width = max(3, len(str(total - 1)))
@@ -267,9 +277,12 @@ def generate_world(n_people: int = 100, seed: int = 0, forget_pct: int = 10) -> 
             records.append(_record(people_rng, f"{pid}-{spec.name}", spec, name, value))
         by_person.append(records)
 
-    # Which trained people are forgotten depends on the seed and the percentage only.
-    n_forget = max(1, round(n_people * forget_pct / 100))
-    split_rng = random.Random(f"squeeze-world/forget/{seed}/{forget_pct}")
+    # Which trained people are forgotten depends on the seed and the percentage (or count) only.
+    if forget_people:
+        n_forget, split_rng = forget_people, random.Random(f"squeeze-world/forget/{seed}/people{forget_people}")
+    else:
+        n_forget = max(1, round(n_people * forget_pct / 100))
+        split_rng = random.Random(f"squeeze-world/forget/{seed}/{forget_pct}")
     forget_ids = set(split_rng.sample(range(n_people), n_forget))
     splits: dict[str, list[QARecord]] = {name: [] for name in SPLITS}
     for index, records in enumerate(by_person):
@@ -285,7 +298,7 @@ def generate_world(n_people: int = 100, seed: int = 0, forget_pct: int = 10) -> 
 
     people = {"forget": len(forget_ids), "retain": n_people - len(forget_ids), "holdout": n_holdout}
     relations = {spec.name: Relation.from_spec(spec) for spec in ALL_RELATIONS}
-    return World(seed, n_people, forget_pct, relations, splits, people)
+    return World(seed, n_people, forget_pct, relations, splits, people, forget_people)
 
 
 # -- reading a world back --------------------------------------------------------------------
@@ -326,4 +339,5 @@ def load_world(directory) -> World:
         if hashlib.sha256(data).hexdigest() != files[name]["sha256"]:
             raise DataError(f"{path}: contents do not match the sha256 in {MANIFEST} (changed since written?)")
         splits[name] = load_qa(path, allow_empty=True)
-    return World(seed, n_people, forget_pct, relations, splits, dict(manifest.get("people", {})))
+    people = dict(manifest.get("people", {}))
+    return World(seed, n_people, forget_pct, relations, splits, people, int(manifest.get("forget_people", 0)))

@@ -20,6 +20,7 @@ class WorldConfig:
     )
     seed: int = option(0, "random seed", metavar="S")
     forget_pct: Literal[1, 5, 10] = option(10, "percent of the trained people in the forget split, at least one person")
+    forget_people: int = option(0, "forget exactly this many people instead (0: forget_pct)", metavar="N")
 
 
 def run(cfg: WorldConfig) -> Path:
@@ -29,7 +30,9 @@ def run(cfg: WorldConfig) -> Path:
 
     if not cfg.out:
         raise ConfigError("--out is required (the directory to write the world into)")
-    world = generate_world(n_people=cfg.people, seed=cfg.seed, forget_pct=cfg.forget_pct)
+    world = generate_world(
+        n_people=cfg.people, seed=cfg.seed, forget_pct=cfg.forget_pct, forget_people=cfg.forget_people
+    )
     out = world.write(cfg.out)
     counts = ", ".join(f"{name} {len(records)}" for name, records in world.splits.items())
     people = ", ".join(f"{name} {n}" for name, n in world.people.items())
