@@ -1,4 +1,5 @@
-"""The Wilson 95% interval (issue 10 item 6) against a hand computation, and the typed
+"""The Wilson 95% interval (issue 10 item 6) and the Student-t quantile against hand
+computations and scipy, and the typed
 verdict rows and summary (issue 12 item 5) that carry it."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import math
 
 import pytest
 
-from squeeze.core.intervals import Rate, wilson
+from squeeze.core.intervals import Rate, t_quantile_975, wilson
 from squeeze.diagnose.rows import VerdictRow, VerdictSummary
 
 
@@ -24,6 +25,21 @@ def test_wilson_against_a_hand_computation():
     assert wilson(0, 0) is None
     with pytest.raises(ValueError):
         wilson(4, 3)
+
+
+def test_t_quantile_against_closed_forms_and_scipy():
+    # df = 1 (Cauchy): tan(0.95 pi / 2); df = 2: t = (2p - 1) / sqrt(2 p (1 - p)) at p = 0.975.
+    assert t_quantile_975(1) == pytest.approx(math.tan(0.95 * math.pi / 2), abs=1e-10)
+    assert t_quantile_975(2) == pytest.approx(0.95 / math.sqrt(2 * 0.975 * 0.025), abs=1e-10)
+    assert t_quantile_975(9) == pytest.approx(2.262157, abs=1e-6)  # the printed tables' 2.262
+    from scipy.stats import t
+
+    # both branches: the series with bisection up to 300 df, Cornish-Fisher above
+    for df in [*range(1, 40), 99, 299, 300, 301, 1000, 10**6]:
+        assert t_quantile_975(df) == pytest.approx(float(t.ppf(0.975, df)), abs=1e-9), df
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError):
+            t_quantile_975(bad)
 
 
 def test_rate_text_overlap_and_round_trip():

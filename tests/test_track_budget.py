@@ -1,4 +1,4 @@
-"""The tracker's budget (issue 13): schedule, item subsample, candidate cap, probes at the ends."""
+"""The tracker's budget (issue 13): schedule, item subsample, candidate cap, probes and figures."""
 
 from __future__ import annotations
 
@@ -31,11 +31,18 @@ def test_every_schedule_is_the_old_grid():
 
 def test_settings_from_the_config_dict():
     assert TrackBudget.from_settings({}) == TrackBudget()
+    default = TrackBudget()  # no probes and no figures unless asked: diagnose measures leakage
+    assert (default.probe_every, default.figures) == (0, False)
+    assert TrackBudget.from_settings({"probe_every": "ends", "figures": True}).probe_every is None
+    assert TrackBudget.from_settings({"figures": True}).figures is True
+    assert TrackBudget().describe()["probe_every"] == 0
+    assert TrackBudget(probe_every=None).describe()["probe_every"] == "ends"
     full = TrackBudget.from_settings({"items": "all", "candidates": "ALL", "probe_every": 5, "points": 4})
     assert (full.items, full.candidates, full.probe_every, full.points) == (None, None, 5, 4)
     assert TrackBudget.from_settings({}, track_every=10).schedule == "every"  # an explicit grid keeps its meaning
     assert TrackBudget.from_settings({"schedule": "log"}, track_every=10).schedule == "log"
-    for bad in ({"itmes": 3}, {"items": 0}, {"candidates": "some"}, {"schedule": "linear"}, {"points": "all"}):
+    for bad in ({"itmes": 3}, {"items": 0}, {"candidates": "some"}, {"schedule": "linear"}, {"points": "all"},
+                {"figures": "yes"}):
         with pytest.raises(ConfigError, match="track"):
             TrackBudget.from_settings(bad)
 
@@ -89,11 +96,12 @@ def test_budget_tracker_scores_exactly_the_subset_of_the_full_table(run_inputs, 
     common = dict(
         method="ga", original=str(root / "original"), world=str(root / "world"), lr=3e-3, steps=9, device="cpu"
     )
-    budget = TrackBudget(items=2, candidates=1, points=3)
+    budget = TrackBudget(items=2, candidates=1, points=3, probe_every=None)  # probes at the ends
     tracked = Tracker(
         tmp_path / "b", tokenizer, bins, 0, forget=forget, retain=retain, budget=budget, make_figures=False
     )
-    cfg = UnlearnConfig(out=str(tmp_path / "b"), track={"items": 2, "candidates": 1, "points": 3}, **common)
+    track = {"items": 2, "candidates": 1, "points": 3, "probe_every": "ends"}
+    cfg = UnlearnConfig(out=str(tmp_path / "b"), track=track, **common)
     assert cfg.hook_steps(9) == [0, 1, 3, 9]
     run_unlearning(cfg, hooks=[tracked])
     full = Tracker(tmp_path / "f", tokenizer, bins, 1, make_figures=False)
@@ -117,3 +125,28 @@ def test_budget_tracker_scores_exactly_the_subset_of_the_full_table(run_inputs, 
     summary = pd.read_json(tmp_path / "b" / "dynamics_summary.json", typ="series")
     assert summary["budget"]["n_items_tracked"] == 2 and summary["budget"]["n_items_total"] == len(bins)
     assert set(summary["interval95"]) >= {"squeeze_peak", "escape_gap"}
+
+
+def test_unlearn_tracks_without_probes_or_figures_by_default_and_with_them_when_asked(run_inputs, tmp_path):
+    """`squeeze unlearn` on a run folder with bins.jsonl: the default budget writes the dynamics
+    and their summary only; track.probe_every=ends and track.figures=true bring back the probes,
+    the end-of-run leak rates and the figures."""
+    from squeeze.core.rundir import write_jsonl
+    from squeeze.unlearn import stage
+
+    root, _, bins, _, _ = run_inputs
+    common = dict(method="ga", original=str(root / "original"), world=str(root / "world"), lr=3e-3, steps=4)
+    runs = {}
+    for name, track in (("default", {}), ("asked", {"probe_every": "ends", "figures": True})):
+        out = tmp_path / name
+        write_jsonl(out / "bins.jsonl", [b.to_dict() for b in bins])
+        stage.run(UnlearnConfig(out=str(out), device="cpu", track=track, **common))
+        runs[name] = out
+    summary = pd.read_json(runs["default"] / "dynamics_summary.json", typ="series")
+    assert (runs["default"] / "dynamics.parquet").is_file() and "leak" not in summary
+    assert summary["budget"]["probe_every"] == 0 and summary["budget"]["figures"] is False
+    assert not (runs["default"] / "probes.parquet").exists() and not (runs["default"] / "figures").exists()
+    asked = pd.read_json(runs["asked"] / "dynamics_summary.json", typ="series")
+    assert set(asked["leak"]) >= {"greedy_rate", "top5_rate"}
+    assert sorted(pd.read_parquet(runs["asked"] / "probes.parquet")["step"].unique()) == [0, 4]
+    assert (runs["asked"] / "figures" / "dynamics.png").is_file()

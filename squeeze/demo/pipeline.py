@@ -107,7 +107,8 @@ class Demo:
             forget_batch_size=c.forget_batch_size,
             retain_batch_size=c.retain_batch_size,
             track_every=c.track_every,
-            track={"probe_every": 1},  # the leak-vs-drop figure needs the probes at every tracked step
+            # the leak-vs-drop figure needs the probes at every tracked step; the README shows the figures
+            track={"probe_every": 1, "figures": True},
             seed=c.seed,
             checkpoint_every=max(c.steps // 3, 1),
         )

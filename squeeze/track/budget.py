@@ -8,13 +8,19 @@ times the training itself on the default world, so by default the tracker measur
 - **items**: an evenly spread subsample of `items` forget items (deterministic);
 - **candidates**: in each bin, the `candidates` most likely under the original model (the
   ones that dominate the bin's logsumexp mass, DESIGN section 8);
-- **probes** (greedy leak, retain probe): at the first and last tracked step only, unless
-  `probe_every` is a number of steps (1: at every tracked step; 0: never).
+- **probes** (greedy leak, retain probe, and the end-of-run greedy and beam leak rates): off by
+  default, because `squeeze diagnose` measures leakage on whole answers with the judge and the
+  oracle, and the probes' generation cost more than all the scoring; `probe_every=ends`: at the
+  first and last tracked step; a number of steps N: every N steps (1: every tracked step);
+- **figures**: the dynamics figures are drawn at the end of `squeeze unlearn` only with
+  `figures=true` (drawing them costs more CPU than the default scoring on the default world);
+  `squeeze diagnose` of the run, `squeeze track RUN` and the demo draw them.
 `items=all candidates=all schedule=every probe_every=<track_every>` is the full measurement.
 The summary reports the interval of every averaged statistic, so a subsample says how sure it is.
 
     squeeze unlearn ... track.items=all track.candidates=all     # full measurement, log schedule
     squeeze unlearn ... track.schedule=every track_every=10      # the old grid
+    squeeze unlearn ... track.probe_every=ends track.figures=true  # probes and figures as before
 """
 
 from __future__ import annotations
@@ -32,11 +38,15 @@ ALL = "all"
 
 @dataclass(frozen=True)
 class TrackBudget:
-    items: int | None = 32  # None: every forget item
-    candidates: int | None = 3  # per bin; None: every candidate
+    # The defaults cost about 1.1x an untracked run on the default world (bench/tracker_overhead.py)
+    # and estimate full tracking's squeeze peak and escape gap within their own 95% interval on
+    # seeds 0, 1 and 2 (bench/tracker_budget.py); docs/trainer.md has the numbers.
+    items: int | None = 16  # None: every forget item
+    candidates: int | None = 2  # per bin; None: every candidate
     schedule: str = "log"
-    points: int = 10  # log-spaced steps between step 0 and the last one (schedule=log)
-    probe_every: int | None = None  # None: probes at the first and last tracked step only
+    points: int = 6  # log-spaced steps between step 0 and the last one (schedule=log)
+    probe_every: int | None = 0  # 0: no probes; None: at the first and last tracked step only
+    figures: bool = False  # draw the dynamics figures at the end of the run
 
     @classmethod
     def from_settings(cls, settings: dict | None, track_every: int | None = None) -> TrackBudget:
@@ -54,6 +64,10 @@ class TrackBudget:
                 values[key] = _count(key, settings[key], allow_all=key != "probe_every")
         if "points" in settings:
             values["points"] = _count("points", settings["points"], allow_all=False)
+        if "figures" in settings:
+            if not isinstance(settings["figures"], bool):
+                raise ConfigError(f"track.figures must be true or false, got {settings['figures']!r}")
+            values["figures"] = settings["figures"]
         schedule = settings.get("schedule")
         if schedule is None:
             schedule = "every" if track_every is not None else "log"
@@ -68,7 +82,9 @@ class TrackBudget:
         return cls(items=None, candidates=None)
 
     def describe(self) -> dict:
-        return {k: (ALL if v is None and k in ("items", "candidates") else v) for k, v in asdict(self).items()}
+        described = {k: (ALL if v is None and k in ("items", "candidates") else v) for k, v in asdict(self).items()}
+        described["probe_every"] = "ends" if self.probe_every is None else self.probe_every
+        return described
 
 
 def _count(key: str, value, allow_all: bool) -> int | None:
@@ -97,13 +113,6 @@ def tracked_steps(total_steps: int, budget: TrackBudget, track_every: int | None
     elif track_every:
         steps.update(range(track_every, total_steps + 1, track_every))
     return sorted(s for s in steps if 0 <= s <= total_steps)
-
-
-def probe_due(step: int, steps: Sequence[int], budget: TrackBudget) -> bool:
-    """Probes at the first and last tracked step, or every `probe_every` steps when set (0: never)."""
-    if budget.probe_every is None:
-        return bool(steps) and step in (steps[0], steps[-1])
-    return bool(budget.probe_every) and (step % budget.probe_every == 0 or step == steps[-1])
 
 
 def select_items(bins: Sequence[ItemBins], budget: TrackBudget) -> list[ItemBins]:

@@ -167,14 +167,14 @@ def _average(items: dict[str, dict], how: str) -> dict:
 def interval95(values) -> list[float] | None:
     """Student-t 95% interval of the mean of `values` (a rate over items is an estimate), or
     None below two values; [m, m] when they are all equal."""
-    from scipy.stats import t
+    from squeeze.core.intervals import t_quantile_975
 
     values = np.asarray([v for v in values if v is not None], dtype=float)
     values = values[np.isfinite(values)]
     if len(values) < 2:
         return None
     mean, sem = float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
-    half = float(t.ppf(0.975, len(values) - 1)) * sem
+    half = t_quantile_975(len(values) - 1) * sem
     return [mean - half, mean + half]
 
 

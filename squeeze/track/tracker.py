@@ -223,7 +223,7 @@ class Tracker:
         from squeeze.track.stats import leak_rates, summarise
 
         leaks = None
-        if model is not None and self.final_leaks and self.forget:
+        if model is not None and self.final_leaks and self.has_probes and self.forget:
             final = self._greedy_at is not None and self._greedy_at[0] == self.last_step
             leaks = leak_rates(
                 model,
@@ -309,6 +309,7 @@ def tracker_for_trainer(trainer, **kwargs) -> Tracker | None:
             stacklevel=2,
         )
     kwargs.setdefault("budget", trainer.cfg.track_budget())
+    kwargs.setdefault("make_figures", kwargs["budget"].figures)
     return tracker_for_run(
         run.root,
         trainer.tokenizer,
