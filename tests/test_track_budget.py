@@ -41,8 +41,14 @@ def test_settings_from_the_config_dict():
     assert (full.items, full.candidates, full.probe_every, full.points) == (None, None, 5, 4)
     assert TrackBudget.from_settings({}, track_every=10).schedule == "every"  # an explicit grid keeps its meaning
     assert TrackBudget.from_settings({"schedule": "log"}, track_every=10).schedule == "log"
-    for bad in ({"itmes": 3}, {"items": 0}, {"candidates": "some"}, {"schedule": "linear"}, {"points": "all"},
-                {"figures": "yes"}):
+    for bad in (
+        {"itmes": 3},
+        {"items": 0},
+        {"candidates": "some"},
+        {"schedule": "linear"},
+        {"points": "all"},
+        {"figures": "yes"},
+    ):
         with pytest.raises(ConfigError, match="track"):
             TrackBudget.from_settings(bad)
 
@@ -150,3 +156,12 @@ def test_unlearn_tracks_without_probes_or_figures_by_default_and_with_them_when_
     assert set(asked["leak"]) >= {"greedy_rate", "top5_rate"}
     assert sorted(pd.read_parquet(runs["asked"] / "probes.parquet")["step"].unique()) == [0, 4]
     assert (runs["asked"] / "figures" / "dynamics.png").is_file()
+    # diagnose draws a default run's figures (squeeze.track.plots.ensure_run_figures), once
+    from squeeze.track.plots import ensure_run_figures
+
+    drawn = ensure_run_figures(runs["default"])
+    figure = runs["default"] / "figures" / "dynamics.png"
+    assert figure in drawn and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stamp = figure.stat().st_mtime_ns
+    assert figure in ensure_run_figures(runs["default"]) and figure.stat().st_mtime_ns == stamp
+    assert ensure_run_figures(tmp_path) == []  # no dynamics, nothing to draw

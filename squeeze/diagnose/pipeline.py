@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -425,6 +426,11 @@ def _diagnose_into(out: Path, cfg, load: dict, preset_set, model_dir: Path, run_
         attacks=attacks,
     )
     report["provenance"] = _provenance(cfg, inputs, settings, load, started, run_dir)
+    if run_dir is not None and report.get("training_dynamics"):  # the run's own dynamics figures
+        from squeeze.track.plots import ensure_run_figures
+
+        figures = ensure_run_figures(run_dir)
+        report["training_dynamics"]["figures"] = [os.path.relpath(f, out) for f in figures]
     write_outputs(out, report, scores, cfg.top_examples)
     write_openunlearning_files(out, metrics["openunlearning"])
     say(f"wrote {out}/report.md")

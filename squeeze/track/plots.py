@@ -218,3 +218,16 @@ def plot_runs(
 def plot_run(run_dir, out_dir=None, **style) -> list[Path]:
     """One run's figures into its figures/ folder (or `out_dir`); `style`: plot_runs' format, dpi, share_y."""
     return plot_runs([run_dir], out_dir or RunDir(run_dir).figures, **style)
+
+
+def ensure_run_figures(run_dir) -> list[Path]:
+    """The figures of an unlearning run that has dynamics.parquet, drawn now when they are
+    missing or older than the table (`squeeze unlearn` draws them only with track.figures=true);
+    [] for a folder without dynamics."""
+    run = RunDir(run_dir)
+    if not run.dynamics.is_file():
+        return []
+    figure = run.figures / "dynamics.png"
+    if not figure.is_file() or figure.stat().st_mtime < run.dynamics.stat().st_mtime:
+        return plot_run(run.root)
+    return sorted(run.figures.glob("*.png"))
