@@ -150,3 +150,30 @@ def test_diagnose_options_reach_diagnose_by_name(tmp_path):
         3,
         "t.yaml",
     )
+
+
+def test_original_run_is_reused_only_when_trained_on_the_same_world(tmp_path):
+    """`original_run`: a train-original folder (or validate's models/, its settings in
+    _training/) whose config names a world with the demo world's manifest."""
+    from squeeze.core.errors import ConfigError
+    from squeeze.demo.pipeline import check_trained_on
+    from squeeze.world.build import generate_world
+
+    same = generate_world(6, 0, 10, forget_people=2).write(tmp_path / "trained_on")
+    here = generate_world(6, 0, 10, forget_people=2).write(tmp_path / "demo_world")
+    other = generate_world(6, 0, 10).write(tmp_path / "other_world")  # one forget person, not two
+    models = tmp_path / "models"
+    for name in ("original", "retain"):
+        (models / name).mkdir(parents=True)
+        (models / name / "config.json").write_text("{}")
+    (models / "_training").mkdir()
+    (models / "_training" / "config.yaml").write_text(yaml.safe_dump({"world": str(same)}))
+    check_trained_on(models, here)  # the same settings give the same world
+    with pytest.raises(ConfigError, match="not on this demo's world"):
+        check_trained_on(models, other)
+    (models / "_training" / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="which world"):
+        check_trained_on(models, here)  # models without the settings they were trained with
+    (models / "retain" / "config.json").unlink()
+    with pytest.raises(ConfigError, match="no retain model"):
+        check_trained_on(models, here)

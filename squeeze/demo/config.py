@@ -25,6 +25,12 @@ class DemoConfig(DiagnoseOptions):
     people: int = option(100, "people in the fictitious world")
     world_seed: int = option(0, "seed of the world")
     forget_pct: int = option(10, "percent of people to forget (1, 5 or 10)")
+    forget_people: int = option(0, "forget exactly this many people instead (0: forget_pct)")
+    original_run: str = option(
+        "",
+        "reuse the original and retain models of this folder (a train-original run, or a validate run's models/) "
+        "instead of training them; they must have been trained on the same world",
+    )
     epochs: int = option(20, "training passes of the original and retain models")
     base_model: str = option(
         "",
@@ -78,6 +84,7 @@ class DemoConfig(DiagnoseOptions):
             {
                 "people": (1, None),
                 "world_seed": (0, 2**32 - 1),
+                "forget_people": (0, None),
                 "epochs": (1, None),
                 "train_batch_size": (0, None),
                 "train_threads": (0, None),

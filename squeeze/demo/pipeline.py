@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from squeeze.core.errors import ConfigError
 from squeeze.core.rundir import RunDir, write_json
 from squeeze.demo.config import DemoConfig
 from squeeze.diagnose.options import diagnose_options
@@ -54,7 +55,7 @@ class Demo:
         self.cfg = cfg
         self.run = RunDir(cfg.out).create()
         self.world = self.run / "world"
-        self.original = self.run / "original"
+        self.original = Path(cfg.original_run) if cfg.original_run else self.run / "original"
         self.bins = self.run / "bins"
         self.methods_dir = self.run / "methods"
         self.stage_dir = self.run / "stages"
@@ -64,7 +65,14 @@ class Demo:
         from squeeze.world import stage
 
         c = self.cfg
-        stage.run(stage.WorldConfig(out=str(self.world), people=c.people, seed=c.world_seed, forget_pct=c.forget_pct))
+        world = stage.WorldConfig(
+            out=str(self.world),
+            people=c.people,
+            seed=c.world_seed,
+            forget_pct=c.forget_pct,
+            forget_people=c.forget_people,
+        )
+        stage.run(world)
 
     def original_config(self):
         from squeeze.original.config import TrainOriginalConfig
@@ -81,6 +89,10 @@ class Demo:
         from squeeze.original.train import run
 
         run(self.original_config())
+
+    def reuse_original(self) -> None:
+        """`original_run`: its original/ and retain/ models, checked to be trained on this world."""
+        check_trained_on(self.original, self.world)
 
     def make_bins(self) -> None:
         from squeeze.bins import stage
@@ -177,6 +189,8 @@ class Demo:
     def stages(self) -> list[Stage]:
         c, methods = self.cfg, list(self.cfg.methods)
         world = {"people": c.people, "world_seed": c.world_seed, "forget_pct": c.forget_pct}
+        if c.forget_people:  # only when set, so that earlier runs' stage records still match
+            world["forget_people"] = c.forget_people
         original = {
             "epochs": c.epochs,
             "base_model": c.base_model,
@@ -199,7 +213,10 @@ class Demo:
         }
         stages = [
             Stage("world", self.make_world, world, (), (self.world,)),
-            Stage("original", self.train_original, original, ("world",), (self.original,)),
+            # A reused original_run is never removed: it is not this demo's output.
+            Stage("original", self.reuse_original, {"original_run": c.original_run}, ("world",), ())
+            if c.original_run
+            else Stage("original", self.train_original, original, ("world",), (self.original,)),
             Stage("bins", self.make_bins, {"candidates": c.candidates}, ("original",), (self.bins,)),
         ]
         for m in methods:
@@ -247,6 +264,38 @@ class Demo:
         }
         write_json(self.run / "demo_summary.json", summary)
         return summary
+
+
+def check_trained_on(models: Path, world: Path) -> None:
+    """ConfigError unless `models` holds original/ and retain/ trained on `world`: the world its
+    train-original settings name (config.yaml there or in _training/, as validate leaves it) has
+    the same manifest."""
+    import hashlib
+
+    import yaml
+
+    missing = [name for name in ("original", "retain") if not (models / name / "config.json").is_file()]
+    if missing:
+        raise ConfigError(
+            f"original_run {models} has no {' or '.join(missing)} model (expected {models}/<name>/config.json)"
+        )
+    settings = next((p for p in (models / "config.yaml", models / "_training" / "config.yaml") if p.is_file()), None)
+    trained_on = (
+        Path(str((yaml.safe_load(settings.read_text(encoding="utf-8")) or {}).get("world", ""))) if settings else None
+    )
+    if trained_on is None or not (trained_on / "manifest.json").is_file():
+        raise ConfigError(
+            f"original_run {models}: cannot tell which world its models were trained on (no train-original config.yaml naming one)"
+        )
+
+    def digest(folder: Path) -> str:
+        return hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+
+    if digest(trained_on) != digest(world):
+        raise ConfigError(
+            f"original_run {models} was trained on the world {trained_on}, not on this demo's world {world} "
+            "(people, world_seed, forget_pct and forget_people must match)"
+        )
 
 
 def run_demo(cfg: DemoConfig) -> dict:
