@@ -42,9 +42,9 @@ class TrackBudget:
     # and estimate full tracking's squeeze peak and escape gap within their own 95% interval on
     # seeds 0, 1 and 2 (bench/tracker_budget.py); docs/trainer.md has the numbers.
     items: int | None = 16  # None: every forget item
-    candidates: int | None = 2  # per bin; None: every candidate
+    candidates: int | None = 1  # per bin; None: every candidate
     schedule: str = "log"
-    points: int = 6  # log-spaced steps between step 0 and the last one (schedule=log)
+    points: int = 5  # log-spaced steps between step 0 and the last one (schedule=log)
     probe_every: int | None = 0  # 0: no probes; None: at the first and last tracked step only
     figures: bool = False  # draw the dynamics figures at the end of the run
 

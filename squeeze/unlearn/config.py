@@ -61,9 +61,9 @@ class UnlearnConfig:
     track: dict = option(
         {},
         "tracker budget (squeeze/track/budget.py): track.items (N or all; default 16 items, spread evenly), "
-        "track.candidates (per bin, most likely first; N or all; default 2), track.schedule (log: dense early, "
+        "track.candidates (per bin, most likely first; N or all; default 1), track.schedule (log: dense early, "
         "sparse late, always the last step; every: every track_every steps; default log unless track_every is "
-        "set), track.points (log-spaced steps; default 6), track.probe_every (0: none, the default; ends: first and last tracked step; N steps), "
+        "set), track.points (log-spaced steps; default 5), track.probe_every (0: none, the default; ends: first and last tracked step; N steps), "
         "track.figures (true: draw the dynamics figures at the end; default false: diagnose and squeeze track draw them)",
     )
     max_length: int | None = option(256, "longest prompt+answer in tokens (prompts are cut from the left)")
