@@ -165,3 +165,22 @@ def test_unlearn_tracks_without_probes_or_figures_by_default_and_with_them_when_
     stamp = figure.stat().st_mtime_ns
     assert figure in ensure_run_figures(runs["default"]) and figure.stat().st_mtime_ns == stamp
     assert ensure_run_figures(tmp_path) == []  # no dynamics, nothing to draw
+
+
+def test_diagnose_report_links_the_runs_dynamics_figure():
+    from squeeze.diagnose.report import _statistics_lines
+
+    report = {
+        "judge_scores": {"similarity_mean": 1.0, "naturalness_mean": 4.0, "unparsed_items": 0, "items": 2},
+        "squeeze": {"mean": {}, "median": {}},
+        "training_dynamics": {
+            "source": "run/dynamics_summary.json",
+            "mean": {"squeeze_peak": 0.1, "escape_gap": 0.2},
+            "figures": ["../figures/matched_forgetting.png", "../figures/dynamics.png"],
+        },
+        "metrics": {},
+    }
+    lines = _statistics_lines(report)
+    assert "![dynamics of the run](../figures/dynamics.png)" in lines
+    report["training_dynamics"]["figures"] = []
+    assert not any("dynamics of the run" in line for line in _statistics_lines(report))

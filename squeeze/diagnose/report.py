@@ -477,7 +477,8 @@ def _statistics_lines(report: dict) -> list[str]:
             f"Over the unlearning run itself ({_inline(td['source'])}): mean squeeze peak {_num(td['mean']['squeeze_peak'])}, "
             f"mean escape gap {_num(td['mean']['escape_gap'])}.",
         ]
-        lines += [f"\n![{Path(f).stem}]({f})" for f in td.get("figures", []) if Path(f).stem == "dynamics"]
+        dynamics = [f for f in td.get("figures", []) if Path(f).name == "dynamics.png"]
+        lines += ["", f"![dynamics of the run]({dynamics[0]})"] if dynamics else []
     lines += [
         "",
         "![per-bin log-prob change](figures/bin_logprob_change.png)",
