@@ -14,15 +14,27 @@ paraphrase and perturbed answers in one prefix-tree row, logits only at answer p
 The checkpoint here is the original model and the retain model a second copy of it: the cost
 of scoring does not depend on the weights. Prints the largest difference between the two
 results; the last line is one JSON object.
+
+`--whole` also times the whole `squeeze diagnose` of the checkpoint (reference = the checkpoint,
+`--retain-model` as its retain model and naturalness LM, the embedding judge without its cache,
+no MMLU, no attacks) twice, interleaved: with this stage plain, as before issue 13, and packed.
+Everything else in the diagnose is the same code both times. Its ratio is the whole-diagnose
+speed-up that packing this stage bought:
+
+    .venv/bin/python bench/diagnose_scoring.py --original runs/validate-smollm2/models/original \
+        --retain-model runs/validate-smollm2/models/retain --world runs/validate-smollm2/world \
+        --limit 10 --utility-items 40 --whole
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +55,10 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="forget items (default: all)")
     parser.add_argument("--utility-items", type=int, default=200, help="diagnose's default: %(default)s")
     parser.add_argument("--batch-size", type=int, default=16, help="diagnose's default: %(default)s")
+    parser.add_argument(
+        "--whole", action="store_true", help="also time the whole diagnose, this stage plain and packed"
+    )
+    parser.add_argument("--retain-model", help="--whole: the diagnose's retain model (default: the checkpoint)")
     add_run_arguments(parser)
     args = parser.parse_args()
     global CLOCK
@@ -77,6 +93,8 @@ def main() -> int:
                 results[name] = tofu_metrics(model, tokenizer, packed=packed, **inputs)
             best[name] = min(best.get(name, float("inf")), CLOCK() - started)
 
+    whole = whole_diagnose(args, source, world_dir) if args.whole else {}
+
     from squeeze.metrics.packed_scores import AnswerScores
     from squeeze.metrics.suite import scored_pairs
 
@@ -95,6 +113,10 @@ def main() -> int:
     print(f"  packed (distinct pairs, one row a prompt): {best['packed']:.2f} s")
     print(f"  speed-up plain/packed: {ratio:.2f}x   (issue 13 target >= 4x)")
     print(f"  largest metric difference: {worst:.2e}")
+    if whole:
+        print(f"  whole diagnose, this stage plain:  {whole['plain']:.2f} s")
+        print(f"  whole diagnose, this stage packed: {whole['packed']:.2f} s")
+        print(f"  whole-diagnose speed-up: {whole['plain'] / whole['packed']:.2f}x")
     print(
         json.dumps(
             {
@@ -104,12 +126,67 @@ def main() -> int:
                 "plain_seconds": best["plain"],
                 "packed_seconds": best["packed"],
                 "max_metric_diff": worst,
+                **(
+                    {
+                        "whole_ratio": whole["plain"] / whole["packed"],
+                        "whole_plain_seconds": whole["plain"],
+                        "whole_packed_seconds": whole["packed"],
+                    }
+                    if whole
+                    else {}
+                ),
                 "forget_items": len(forget),
                 "model": str(source),
             }
         )
     )
     return 0
+
+
+@contextlib.contextmanager
+def plain_tofu_metrics():
+    """diagnose's conventional-metrics stage as it was before issue 13 (plain scoring); the
+    pipeline imports `squeeze.metrics.tofu_metrics` when it runs, so this swaps only that stage."""
+    import squeeze.metrics as metrics
+
+    packed_version = metrics.tofu_metrics
+    metrics.tofu_metrics = functools.partial(packed_version, packed=False)
+    try:
+        yield
+    finally:
+        metrics.tofu_metrics = packed_version
+
+
+def whole_diagnose(args, source: str, world_dir: Path) -> dict[str, float]:
+    """Fastest time of the whole diagnose with the conventional-metrics stage plain and packed."""
+    from squeeze.diagnose.judging import JudgeSpec
+    from squeeze.diagnose.pipeline import DiagnoseConfig, run
+
+    best: dict[str, float] = {}
+    out = Path(tempfile.mkdtemp(prefix="diagnose_whole."))
+    # an untimed one-item diagnose first: imports, the sentence model and the files' first reads
+    # would otherwise count against whichever variant runs first
+    rounds = [("warm-up", 1)] + [(name, args.limit) for _ in range(args.repeats) for name in ("plain", "packed")]
+    for repeat, (name, limit) in enumerate(rounds):
+        cfg = DiagnoseConfig(
+            model=source,
+            reference=source,
+            retain_model=args.retain_model or source,
+            world=str(world_dir),
+            out=str(out / f"{name}-{repeat}"),
+            judge=JudgeSpec(backend="embedding", cache=""),  # no cache: both variants judge every answer
+            limit=limit,
+            utility_items=1 if name == "warm-up" else args.utility_items,
+            batch_size=args.batch_size,
+            progress=False,
+            max_unjudged=1.0,
+        )
+        swap = plain_tofu_metrics() if name == "plain" else contextlib.nullcontext()
+        with swap, contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            started = CLOCK()
+            run(cfg)
+            best[name] = min(best.get(name, float("inf")), CLOCK() - started)
+    return {name: best[name] for name in ("plain", "packed")}
 
 
 if __name__ == "__main__":

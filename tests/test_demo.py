@@ -177,3 +177,30 @@ def test_original_run_is_reused_only_when_trained_on_the_same_world(tmp_path):
     (models / "retain" / "config.json").unlink()
     with pytest.raises(ConfigError, match="no retain model"):
         check_trained_on(models, here)
+
+
+def test_demo_track_budget_reaches_every_unlearning_run(tmp_path):
+    """`track.*` of the demo is each unlearning run's tracker budget and part of its stage's
+    fingerprint; the demo's own budget leaves earlier runs' stage records matching."""
+    from squeeze.core.config import resolve_config
+    from squeeze.core.errors import ConfigError
+    from squeeze.demo.config import DEMO_TRACK, DemoConfig
+    from squeeze.demo.pipeline import Demo
+
+    def unlearn_stage(demo):
+        return next(s for s in demo.stages() if s.name == "unlearn-ga")
+
+    pinned = Demo(resolve_config(DemoConfig, out=str(tmp_path / "pinned")).check())
+    assert pinned.unlearn_config("ga").track == DEMO_TRACK
+    assert "track" not in unlearn_stage(pinned).settings
+
+    overrides = ["track.probe_every=0", "track.items=8", "track.schedule=log"]
+    cheap = Demo(resolve_config(DemoConfig, overrides=overrides, out=str(tmp_path / "cheap")).check())
+    cfg = cheap.unlearn_config("ga")
+    assert cfg.track == {**DEMO_TRACK, "probe_every": 0, "items": 8, "schedule": "log"}
+    budget = cfg.track_budget()
+    assert (budget.probe_every, budget.items, budget.schedule) == (0, 8, "log")
+    assert unlearn_stage(cheap).settings["track"] == cfg.track
+
+    with pytest.raises(ConfigError, match="unknown track setting"):
+        resolve_config(DemoConfig, overrides=["track.itemz=3"]).check()

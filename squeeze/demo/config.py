@@ -11,6 +11,10 @@ from squeeze.diagnose.options import DiagnoseOptions
 
 ALL_METHODS = ["ga", "graddiff", "npo", "simnpo", "wga", "rmu", "bs_t", "bs_s"]
 
+# The README's figures need probes at every tracked step (the leak-vs-drop figure) and more
+# items and candidates than `squeeze unlearn`'s cheaper default budget (squeeze/track/budget.py).
+DEMO_TRACK = {"probe_every": 1, "figures": True, "items": 32, "candidates": 3}
+
 
 @dataclass
 class DemoConfig(DiagnoseOptions):
@@ -49,6 +53,11 @@ class DemoConfig(DiagnoseOptions):
     forget_batch_size: int = option(8, "forget sequences per step")
     retain_batch_size: int = option(8, "retain sequences per step")
     track_every: int = option(10, "tracker period in steps")
+    track: dict = option(
+        dict(DEMO_TRACK),
+        "tracker budget of every unlearning run (squeeze unlearn's track.* settings, e.g. track.items=16); "
+        "the demo's: 32 items, 3 candidates, probes at every tracked step, figures",
+    )
     seed: int = option(0, "unlearning seed")
     judge: JudgeSpec = option(
         JudgeSpec(backend="embedding"), "the judge of every diagnose (--judge BACKEND, --judge-<option>)"
@@ -65,6 +74,7 @@ class DemoConfig(DiagnoseOptions):
         """
         import methods
         from squeeze.diagnose.judging import check_spec
+        from squeeze.track.budget import TrackBudget
 
         unknown = [m for m in self.methods if not isinstance(m, str) or m not in methods.OBJECTIVES]
         if unknown or not self.methods:
@@ -75,6 +85,7 @@ class DemoConfig(DiagnoseOptions):
         if len(set(self.methods)) != len(self.methods):
             raise ConfigError(f"methods lists a method twice: {self.methods}")
         check_spec(self.judge)
+        TrackBudget.from_settings(self.track, self.track_every)  # one clear error for a bad track.* setting
         if self.forget_pct not in (1, 5, 10):
             raise ConfigError(f"forget_pct must be 1, 5 or 10, got {self.forget_pct}")
         if not self.lr > 0 or self.train_lr < 0:

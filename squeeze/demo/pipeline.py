@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from squeeze.core.errors import ConfigError
 from squeeze.core.rundir import RunDir, write_json
-from squeeze.demo.config import DemoConfig
+from squeeze.demo.config import DEMO_TRACK, DemoConfig
 from squeeze.diagnose.options import diagnose_options
 
 # The figures the README shows, copied from a real run: (source under OUT, name in figures/).
@@ -119,9 +119,7 @@ class Demo:
             forget_batch_size=c.forget_batch_size,
             retain_batch_size=c.retain_batch_size,
             track_every=c.track_every,
-            # The README's figures: probes at every tracked step (the leak-vs-drop figure needs
-            # them), and 32 items with 3 candidates per bin, more than unlearn's cheaper default.
-            track={"probe_every": 1, "figures": True, "items": 32, "candidates": 3},
+            track=dict(c.track),
             seed=c.seed,
             checkpoint_every=max(c.steps // 3, 1),
         )
@@ -206,6 +204,8 @@ class Demo:
             "track_every": c.track_every,
             "seed": c.seed,
         }
+        if c.track != DEMO_TRACK:  # only when changed, so that earlier runs' stage records still match
+            unlearn["track"] = dict(c.track)
         judged = {
             "candidates": c.candidates,
             "judge": dataclasses.asdict(c.judge),
