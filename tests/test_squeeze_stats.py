@@ -105,6 +105,8 @@ def test_drop_curve_joins_probes_by_step():
     assert curve["target_drop_mean"].tolist() == pytest.approx([0.0, 3.0, 7.0])
     assert curve["forget_greedy_leak"].tolist()[0] == 1.0 and math.isnan(curve["forget_greedy_leak"].tolist()[1])
     assert curve["forget_greedy_leak"].tolist()[2] == 0.5
+    # the summary hands its own item table in: the same curve
+    pd.testing.assert_frame_equal(drop_curve(table(), probes, item_steps(table())), curve)
 
 
 def test_value_positions_find_the_longest_form():

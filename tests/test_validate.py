@@ -73,6 +73,19 @@ def test_gold_models_built_another_way_are_rebuilt(tmp_path):
     assert not _is_built(folder, {**meta, "construction": meta["construction"] + 1})
 
 
+def test_gold_diagnoses_use_the_given_calibration(tmp_path):
+    """--thresholds and --judge-config (a gold-pair calibration's files) reach every gold diagnose."""
+    from squeeze.validate.config import ValidateConfig
+    from squeeze.validate.run import gold_diagnose_config
+
+    cfg = ValidateConfig(thresholds="cal/verdict.yaml", judge_config="cal/judges/embedding.yaml", cache="")
+    models = {name: tmp_path / name for name in ("original", "retain", "paraphrase_only")}
+    dcfg = gold_diagnose_config(cfg, "paraphrase_only", models, tmp_path / "world", tmp_path)
+    assert (dcfg.thresholds, dcfg.judge.config) == ("cal/verdict.yaml", "cal/judges/embedding.yaml")
+    assert dcfg.model == str(models["paraphrase_only"]) and dcfg.retain_model == str(models["retain"])
+    assert gold_diagnose_config(ValidateConfig(), "retain", models, tmp_path / "world", tmp_path).judge.config == ""
+
+
 def _report(counts: dict, chance: tuple[int, int] | None = None) -> dict:
     full = {v: 0 for v in ("retained", "forgotten", "spurious", "collapsed", "unjudged")} | counts
     report = {"verdicts": {"counts": full}, "judge": {"backend": "embedding"}, "thresholds": {"tau": 0.4}}
@@ -150,3 +163,15 @@ def test_four_gold_models_on_a_tiny_world(tmp_path, capsys):
     assert reports["retain"]["naturalness_lm"]["lm"] == "retain"
     assert reports["retain"]["naturalness_lm"]["saw_forget_set"] is False
     assert validation["chance_leak"] == reports["retain"]["chance_leak"]["rate"]
+
+
+def test_fast_trains_the_small_world_longer_unless_told():
+    """--fast: 20 people and 60 epochs (a fifth of the default world's steps at 20 epochs left the
+    original's samples too scattered to pass the support check); an explicit setting wins."""
+    from squeeze.validate.config import ValidateConfig
+    from squeeze.validate.run import resolve
+
+    fast = resolve(ValidateConfig(fast=True, device="cpu"))
+    assert (fast.people, fast.epochs) == (20, 60)
+    assert resolve(ValidateConfig(fast=True, epochs=5, device="cpu")).epochs == 5
+    assert resolve(ValidateConfig(device="cpu")).epochs == 20

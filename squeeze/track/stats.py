@@ -178,10 +178,13 @@ def interval95(values) -> list[float] | None:
     return [mean - half, mean + half]
 
 
-def drop_curve(dynamics: pd.DataFrame, probes: pd.DataFrame | None = None) -> pd.DataFrame:
+def drop_curve(
+    dynamics: pd.DataFrame, probes: pd.DataFrame | None = None, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per tracked step: the mean and median target drop (nats since step 0, over items), with
-    the probe rates measured at that step when the run has them (the matched-forgetting axes)."""
-    table = item_steps(dynamics)
+    the probe rates measured at that step when the run has them (the matched-forgetting axes).
+    `table`: `item_steps(dynamics)` when the caller has it already (half of the summary's cost)."""
+    table = item_steps(dynamics) if table is None else table
     start = table.groupby(level="item_id")["target"].transform("first")
     drops = (start - table["target"]).groupby(level="step")
     curve = pd.DataFrame({"target_drop_mean": drops.mean(), "target_drop_median": drops.median()})
@@ -207,7 +210,7 @@ def summarise(
         raise ValueError("the dynamics table is empty: nothing was tracked")
     table = item_steps(dynamics)
     items = per_item(table, drop)
-    curve = drop_curve(dynamics, probes)
+    curve = drop_curve(dynamics, probes, table)
     crossed = curve.index[curve["target_drop_mean"] >= drop]
     matched: dict = {"drop_nats": drop, "step": int(crossed[0]) if len(crossed) else None}
     if matched["step"] is not None:

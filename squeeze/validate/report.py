@@ -83,7 +83,8 @@ def render_markdown(validation: dict) -> str:
         + f"base model: {s['base_model'] or 'tiny Llama from scratch'}",
         "- forget items: the world's, each target in its relation's held-out wording "
         "(forget_held_out.jsonl): the one answer template paraphrase_only never read, for anyone",
-        f"- judge: {validation['judge']['backend']} / {validation['judge']['model']}; "
+        f"- judge: {validation['judge']['backend']} / {validation['judge']['model']} "
+        f"(settings: {s.get('judge_config') or 'packaged'}); "
         f"naturalness LM: {(validation.get('naturalness_lm') or {}).get('note', 'n/a')}",
         f"- thresholds ({t['source']}): tau {t['tau']:g}, n_min {t['n_min']:g}, s_min {t['s_min']:g}, "
         f"min_support {t.get('min_support', 'n/a')}; sampled answers per item: {s['answer_samples']}",

@@ -80,7 +80,7 @@ def gold_diagnose_config(cfg: ValidateConfig, name: str, models: dict[str, Path]
         out=str(out / "diagnose" / name),
         bins=str(bins) if bins.is_file() else "",
         thresholds=cfg.thresholds,
-        judge=JudgeSpec(cache=cfg.cache),
+        judge=JudgeSpec(cache=cfg.cache, config=cfg.judge_config),
         limit=cfg.limit or None,
         candidates=cfg.candidates,
         answer_samples=cfg.answer_samples,
