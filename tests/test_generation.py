@@ -191,10 +191,13 @@ def plain_beam_search(model, tokenizer, questions, n, max_new_tokens):
 def test_beam_search_runs_the_prompt_once_and_equals_the_plain_search(tiny):
     model, tokenizer = tiny
     n = 4
-    calls = []
-    hook = model.model.register_forward_pre_hook(
-        lambda module, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
-    )
+    calls, inference = [], []
+
+    def record(module, args, kwargs):
+        calls.append(tuple(kwargs["input_ids"].shape))
+        inference.append(torch.is_inference_mode_enabled())
+
+    hook = model.model.register_forward_pre_hook(record, with_kwargs=True)
     try:
         got = generate_answers(model, tokenizer, QUESTIONS, n=n, mode="beam", max_new_tokens=6, batch_size=3)
     finally:
@@ -203,6 +206,8 @@ def test_beam_search_runs_the_prompt_once_and_equals_the_plain_search(tiny):
     width = max(len(encode_prompt(tokenizer, q)) for q in QUESTIONS)
     assert calls[0] == (len(QUESTIONS), width - 1) and calls[1] == (len(QUESTIONS) * n, 1)
     assert all(shape[0] == len(QUESTIONS) * n and shape[1] == 1 for shape in calls[1:-1])
+    # The packed scoring pass too: with autograd on it took twice as long on SmolLM2.
+    assert len(calls) > 2 and all(inference)
     want = plain_beam_search(model, tokenizer, QUESTIONS, n, max_new_tokens=6)
     flat = [c for cands in got for c in cands]
     assert [c.token_ids for c in flat] == [ids for ids, _ in want]

@@ -123,8 +123,10 @@ def _shared_prompt_cache(model, input_ids: torch.Tensor, attention: torch.Tensor
     return {name: cache}
 
 
+@torch.inference_mode()
 def _beam_logprobs(model, prompts, beams: list[list[list[int]]], pad_id: int) -> list[list[list[float]]]:
-    """Per-token log-probs of each prompt's beams from one packed scoring pass (squeeze.lm.packing)."""
+    """Per-token log-probs of each prompt's beams from one packed scoring pass (squeeze.lm.packing).
+    Under inference mode like the decoding: with autograd on, the pass took twice as long."""
     from squeeze.lm.packing import token_logprobs_per_item
 
     items = [(list(p), [ids or [pad_id] for ids in seqs]) for p, seqs in zip(prompts, beams, strict=True)]
