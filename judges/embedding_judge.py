@@ -47,6 +47,10 @@ Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
   the tokens of the names the question holds (its capitalised words after the first) are
   left out of the mean: the LM should be one that never saw the forget set (issue 10 item 3),
   and such a model cannot predict a forget person's name, however fluent the sentence around it.
+  With `lm_token_floor` (default) each token's log-prob is first raised to the lowest knot's,
+  where q_lm already reaches 0: a token the LM finds less likely than that cannot count for
+  more. One value the LM never saw (a city, a year in a small world) then lowers the mean by
+  a bounded amount instead of deciding it; broken text, with many unlikely tokens, stays low.
 An empty generation scores 0 on both scales, with that as the reason.
 
 Settings: the dataclass below, updated by the keyword arguments. This package reads no
@@ -102,6 +106,7 @@ class EmbeddingJudgeConfig:
     lm_name: str | None = None  # names the reference LM in `model` (and so in cache keys)
     logprob_knots: list = field(default_factory=lambda: [[-9.0, 0.0], [-3.0, 1.0]])
     lm_skip_names: bool = True  # leave the tokens of the prompt's names out of the LM's mean log-prob
+    lm_token_floor: bool = True  # raise each token's log-prob to the lowest logprob knot before the mean
     contradiction: bool = False  # cap Similarity where a span of the reference's own wording was swapped
     frame_min: float = 0.7  # difflib ratio of the word sequences above which the wording counts as kept
     synonym_min: float = 0.6  # span cosine at or above which a replacement is a synonym
@@ -392,8 +397,16 @@ class EmbeddingJudge:
         prefixes = [f"Question: {item.prompt}\nAnswer:" for item in items]
         texts = [" " + item.generation.strip() for item in items]
         skip = [_prompt_names(item.prompt) for item in items] if self.config.lm_skip_names else None
+        floor = check_knots(self.config.logprob_knots, "logprob_knots")[0][0] if self.config.lm_token_floor else None
         return mean_token_logprobs(
-            model, tokenizer, prefixes, texts, self.config.batch_size, self.config.lm_max_tokens, skip_words=skip
+            model,
+            tokenizer,
+            prefixes,
+            texts,
+            self.config.batch_size,
+            self.config.lm_max_tokens,
+            skip_words=skip,
+            floor=floor,
         )
 
 

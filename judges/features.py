@@ -93,6 +93,7 @@ def mean_token_logprobs(
     batch_size: int = 8,
     max_tokens: int = 512,
     skip_words: Sequence[Collection[str]] | None = None,
+    floor: float | None = None,
 ) -> list[float | None]:
     """Mean log-prob per token of each text after its prefix; None for a text with no tokens.
 
@@ -100,7 +101,8 @@ def mean_token_logprobs(
     then the two are concatenated, so the text's tokens are the ones scored. Only the
     first `max_tokens` tokens of a text are scored. `skip_words[i]`: words of text i whose
     tokens are left out of its mean (see `skipped_tokens`); a text whose every token is
-    skipped is scored whole.
+    skipped is scored whole. `floor`: each token's log-prob is raised to at least this before
+    the mean, so one token the LM never learned (a value it never saw) costs a bounded amount.
     """
     import torch
 
@@ -131,6 +133,8 @@ def mean_token_logprobs(
         # Position t predicts token t+1 (right padding, so positions match the unpadded run).
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
         token_lp = logprobs.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1).cpu()
+        if floor is not None:
+            token_lp = token_lp.clamp(min=floor)
         mask = scored[:, 1:]
         for row in range(len(batch)):
             count = int(mask[row].sum())

@@ -150,6 +150,40 @@ def test_the_first_mention_of_a_skipped_word_is_left_out_of_the_mean(tiny_lm):
     assert mean_token_logprobs(model, tokenizer, [prefix], [" London"], skip_words=[{"London"}]) == [whole]
 
 
+def test_the_token_floor_bounds_what_one_unlikely_token_costs(tiny_lm):
+    model, tokenizer = tiny_lm
+    prefix, text = f"Question: {Q}\nAnswer:", " Ada was born in London"
+    head = tokenizer(prefix)["input_ids"]
+    tail = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([head + tail])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+    per_token = [logprobs[len(head) + k - 1, tok].item() for k, tok in enumerate(tail)]
+    floor = sorted(per_token)[len(per_token) // 2]  # half the tokens lie below it
+    by_hand = sum(max(lp, floor) for lp in per_token) / len(per_token)
+    [got] = mean_token_logprobs(model, tokenizer, [prefix], [text], floor=floor)
+    [plain] = mean_token_logprobs(model, tokenizer, [prefix], [text])
+    assert got == pytest.approx(by_hand, abs=1e-4) and got > plain + 1e-3
+    # The judge floors at its lowest logprob knot, where q_lm reaches 0, unless told not to.
+    knots = [[floor, 0.0], [0.0, 1.0]]
+    judged = {
+        on: json.loads(
+            make_judge(
+                "embedding",
+                lm_model=model,
+                lm_tokenizer=tokenizer,
+                lm_skip_names=False,
+                logprob_knots=knots,
+                lm_token_floor=on,
+            )
+            .judge([JudgeItem(Q, REF, text.strip())])[0]
+            .raw
+        )["mean_logprob"]
+        for on in (True, False)
+    }
+    assert judged[True] == pytest.approx(got, abs=1e-3) and judged[False] == pytest.approx(plain, abs=1e-3)
+
+
 def test_reference_lm_term_enters_naturalness(tiny_lm):
     model, tokenizer = tiny_lm
     judge = make_judge(
