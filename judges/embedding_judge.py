@@ -51,6 +51,8 @@ Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
   where q_lm already reaches 0: a token the LM finds less likely than that cannot count for
   more. One value the LM never saw (a city, a year in a small world) then lowers the mean by
   a bounded amount instead of deciding it; broken text, with many unlikely tokens, stays low.
+  With `lm_score_end` (default) the LM's end-of-sequence token is scored after the answer as
+  one more token: an answer cut mid-sentence stops where the LM would not.
 An empty generation scores 0 on both scales, with that as the reason.
 
 Settings: the dataclass below, updated by the keyword arguments. This package reads no
@@ -107,6 +109,7 @@ class EmbeddingJudgeConfig:
     logprob_knots: list = field(default_factory=lambda: [[-9.0, 0.0], [-3.0, 1.0]])
     lm_skip_names: bool = True  # leave the tokens of the prompt's names out of the LM's mean log-prob
     lm_token_floor: bool = True  # raise each token's log-prob to the lowest logprob knot before the mean
+    lm_score_end: bool = True  # score the LM's end-of-sequence token after the answer too
     contradiction: bool = False  # cap Similarity where a span of the reference's own wording was swapped
     frame_min: float = 0.7  # difflib ratio of the word sequences above which the wording counts as kept
     synonym_min: float = 0.6  # span cosine at or above which a replacement is a synonym
@@ -407,6 +410,7 @@ class EmbeddingJudge:
             self.config.lm_max_tokens,
             skip_words=skip,
             floor=floor,
+            end_token=tokenizer.eos_token_id if self.config.lm_score_end else None,
         )
 
 

@@ -94,6 +94,7 @@ def mean_token_logprobs(
     max_tokens: int = 512,
     skip_words: Sequence[Collection[str]] | None = None,
     floor: float | None = None,
+    end_token: int | None = None,
 ) -> list[float | None]:
     """Mean log-prob per token of each text after its prefix; None for a text with no tokens.
 
@@ -103,6 +104,8 @@ def mean_token_logprobs(
     tokens are left out of its mean (see `skipped_tokens`); a text whose every token is
     skipped is scored whole. `floor`: each token's log-prob is raised to at least this before
     the mean, so one token the LM never learned (a value it never saw) costs a bounded amount.
+    `end_token` (the tokenizer's EOS): scored after the text as one more token, so an answer
+    that stops where the LM would not (cut mid-sentence) pays for it.
     """
     import torch
 
@@ -115,7 +118,10 @@ def mean_token_logprobs(
         skipped = skipped_tokens(tokenizer, text, skip_words[i]) if skip_words and skip_words[i] else None
         if skipped is None or len(skipped) < len(tail) or all(skipped[: len(tail)]):
             skipped = [False] * len(tail)
-        rows.append((head, tail, skipped[: len(tail)]))
+        skipped = skipped[: len(tail)]
+        if end_token is not None and tail:
+            tail, skipped = tail + [end_token], skipped + [False]
+        rows.append((head, tail, skipped))
     out: list[float | None] = []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]

@@ -207,3 +207,13 @@ def test_naturalness_under_a_model_that_never_saw_the_forget_people_leaves_their
     for k, case in enumerate(cases):
         if case.kind in ("loop", "stutter", "salad"):
             assert skipping[k].naturalness < n_min, case.generation
+    # Scoring the end token after the answer is what marks an answer cut mid-sentence: the
+    # model would not stop there.
+    open_ended = judged(lm_score_end=False)
+    cut = [k for k, c in enumerate(cases) if c.kind == "cut"]
+    with_end, without = (sum(run[k].naturalness for k in cut) / len(cut) for run in (skipping, open_ended))
+    assert cut and with_end < without - 0.1  # measured 2.70 against 2.93
+    assert all(skipping[k].naturalness < n_min for k in cut)
+    # The token floor keeps one word the model never learned from deciding a fluent answer.
+    unfloored = judged(lm_token_floor=False)
+    assert all(skipping[k].naturalness >= unfloored[k].naturalness for k in fluent)

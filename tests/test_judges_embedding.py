@@ -175,6 +175,7 @@ def test_the_token_floor_bounds_what_one_unlikely_token_costs(tiny_lm):
                 lm_skip_names=False,
                 logprob_knots=knots,
                 lm_token_floor=on,
+                lm_score_end=False,
             )
             .judge([JudgeItem(Q, REF, text.strip())])[0]
             .raw
@@ -182,6 +183,20 @@ def test_the_token_floor_bounds_what_one_unlikely_token_costs(tiny_lm):
         for on in (True, False)
     }
     assert judged[True] == pytest.approx(got, abs=1e-3) and judged[False] == pytest.approx(plain, abs=1e-3)
+
+
+def test_the_end_token_is_scored_after_the_text(tiny_lm):
+    model, tokenizer = tiny_lm
+    prefix, text = f"Question: {Q}\nAnswer:", " Ada was born in"
+    head = tokenizer(prefix)["input_ids"]
+    tail = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = torch.tensor([head + tail])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+    by_hand = sum(logprobs[len(head) + k - 1, tok].item() for k, tok in enumerate(tail)) / len(tail)
+    [got] = mean_token_logprobs(model, tokenizer, [prefix], [text], end_token=tokenizer.eos_token_id)
+    assert got == pytest.approx(by_hand, abs=1e-4)
+    assert mean_token_logprobs(model, tokenizer, [prefix], [""], end_token=tokenizer.eos_token_id) == [None]
 
 
 def test_reference_lm_term_enters_naturalness(tiny_lm):
@@ -193,8 +208,14 @@ def test_reference_lm_term_enters_naturalness(tiny_lm):
     [j] = judge.judge([JudgeItem(Q, REF, "Ada was born in London")])
     features = json.loads(j.raw)
     # The question names Ada: her name's tokens are left out (lm_skip_names, the default).
+    # The end token is scored after the answer (lm_score_end, the default).
     [logprob] = mean_token_logprobs(
-        model, tokenizer, [f"Question: {Q}\nAnswer:"], [" Ada was born in London"], skip_words=[{"Ada"}]
+        model,
+        tokenizer,
+        [f"Question: {Q}\nAnswer:"],
+        [" Ada was born in London"],
+        skip_words=[{"Ada"}],
+        end_token=tokenizer.eos_token_id,
     )
     assert features["mean_logprob"] == pytest.approx(logprob, abs=1e-3)
     # 5 * q_rep * q_lm, with q_rep = 1 (nothing repeats) and q_lm linear on [-12, 0].
