@@ -104,8 +104,9 @@ def mean_token_logprobs(
     tokens are left out of its mean (see `skipped_tokens`); a text whose every token is
     skipped is scored whole. `floor`: each token's log-prob is raised to at least this before
     the mean, so one token the LM never learned (a value it never saw) costs a bounded amount.
-    `end_token` (the tokenizer's EOS): scored after the text as one more token, so an answer
-    that stops where the LM would not (cut mid-sentence) pays for it.
+    `end_token` (the tokenizer's EOS): scored after the text as one more token where that
+    lowers the mean, so an answer that stops where the LM would not (cut mid-sentence) pays
+    for it, and a likely end never dilutes a broken one-token answer.
     """
     import torch
 
@@ -119,17 +120,18 @@ def mean_token_logprobs(
         if skipped is None or len(skipped) < len(tail) or all(skipped[: len(tail)]):
             skipped = [False] * len(tail)
         skipped = skipped[: len(tail)]
-        if end_token is not None and tail:
+        ends = end_token is not None and bool(tail)
+        if ends:
             tail, skipped = tail + [end_token], skipped + [False]
-        rows.append((head, tail, skipped))
+        rows.append((head, tail, skipped, ends))
     out: list[float | None] = []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        width = max(len(h) + len(t) for h, t, _ in batch)
+        width = max(len(h) + len(t) for h, t, _, _ in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         scored = torch.zeros((len(batch), width), dtype=torch.bool)  # positions whose token is scored
-        for row, (head, tail, skipped) in enumerate(batch):
+        for row, (head, tail, skipped, _) in enumerate(batch):
             sequence = head + tail
             ids[row, : len(sequence)] = torch.tensor(sequence)
             attention[row, : len(sequence)] = 1
@@ -142,7 +144,13 @@ def mean_token_logprobs(
         if floor is not None:
             token_lp = token_lp.clamp(min=floor)
         mask = scored[:, 1:]
-        for row in range(len(batch)):
-            count = int(mask[row].sum())
-            out.append(float(token_lp[row][mask[row]].sum() / count) if count else None)
+        for row, (*_, ends) in enumerate(batch):
+            kept = token_lp[row][mask[row]]
+            if not len(kept):
+                out.append(None)
+                continue
+            mean = float(kept.mean())
+            if ends and len(kept) > 1:  # the end token (scored last) only ever counts against the text
+                mean = min(mean, float(kept[:-1].mean()))
+            out.append(mean)
     return out
