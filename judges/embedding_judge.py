@@ -52,7 +52,8 @@ Naturalness = 5 * q_rep * q_lm, with (see `judges/features.py`)
   more. One value the LM never saw (a city, a year in a small world) then lowers the mean by
   a bounded amount instead of deciding it; broken text, with many unlikely tokens, stays low.
   With `lm_score_end` (default) the LM's end-of-sequence token is scored after the answer as
-  one more token: an answer cut mid-sentence stops where the LM would not.
+  one more token where that lowers the mean: an answer cut mid-sentence stops where the LM
+  would not, and a likely end never lifts a broken one-token answer.
 An empty generation scores 0 on both scales, with that as the reason.
 
 Settings: the dataclass below, updated by the keyword arguments. This package reads no
