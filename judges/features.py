@@ -115,12 +115,14 @@ def mean_token_logprobs(
     rows = []
     for i, (prefix, text) in enumerate(zip(prefixes, texts, strict=False)):
         head = list(tokenizer(prefix)["input_ids"])
-        tail = list(tokenizer(text, add_special_tokens=False)["input_ids"])[:max_tokens]
+        whole = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        tail = whole[:max_tokens]
         skipped = skipped_tokens(tokenizer, text, skip_words[i]) if skip_words and skip_words[i] else None
         if skipped is None or len(skipped) < len(tail) or all(skipped[: len(tail)]):
             skipped = [False] * len(tail)
         skipped = skipped[: len(tail)]
-        ends = end_token is not None and bool(tail)
+        # A text cut at max_tokens did not end there, so its end is not scored.
+        ends = end_token is not None and bool(tail) and len(whole) <= max_tokens
         if ends:
             tail, skipped = tail + [end_token], skipped + [False]
         rows.append((head, tail, skipped, ends))

@@ -201,6 +201,10 @@ def test_the_end_token_is_scored_after_the_text(tiny_lm):
     text_only = sum(logprobs[len(head) + k - 1, tok].item() for k, tok in enumerate(tail[:-1])) / (len(tail) - 1)
     assert without == pytest.approx(text_only, abs=1e-4)
     assert mean_token_logprobs(model, tokenizer, [prefix], [""], end_token=tokenizer.eos_token_id) == [None]
+    # Only a text scored whole has its end scored: one cut at max_tokens did not end there.
+    short = len(tail) - 2
+    cut = mean_token_logprobs(model, tokenizer, [prefix], [text], max_tokens=short, end_token=tokenizer.eos_token_id)
+    assert cut == mean_token_logprobs(model, tokenizer, [prefix], [text], max_tokens=short)
 
 
 def test_reference_lm_term_enters_naturalness(tiny_lm):
